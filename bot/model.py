@@ -107,6 +107,7 @@ class Subscription:
     created_by: str
     created_at: datetime
     active: bool = True
+    display: str = ""  # the tag or region as the subscriber wrote it
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,114 @@
+"""Starts and stops everything, in order, on one event loop.
+
+Start: store (migrations) → handlers' services → platforms → broadcaster.
+Stop (SIGTERM, SIGINT, or the console's Ctrl-D): platforms stop receiving, the
+broadcaster lets in-flight sends finish, the store closes. Within 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from bot.broadcast import Broadcaster
+from bot.config import Config
+from bot.platforms.base import Platform
+from bot.platforms.console import CONSOLE_ADMIN, ConsolePlatform
+from bot.store import Store
+from handlers.context import PendingActions, Services, Throttle
+
+log = logging.getLogger(__name__)
+
+
+def build_services(config: Config, store: Store, *, console: bool) -> Services:
+    admins = set(config.admins)
+    if console:
+        admins.add(CONSOLE_ADMIN)
+    return Services(
+        store=store,
+        admins=frozenset(admins),
+        page_size=config.commands.page_size,
+        throttle=Throttle(config.commands.rate_per_minute),
+        pending=PendingActions(config.broadcast.confirm_timeout),
+    )
+
+
+def build_platforms(config: Config, services: Services) -> dict[str, Platform]:
+    platforms: dict[str, Platform] = {}
+    if config.telegram.enabled:
+        from bot.platforms.telegram import TelegramPlatform
+
+        platforms["telegram"] = TelegramPlatform(config.telegram, services)
+    if config.matrix.enabled:
+        from bot.platforms.matrix import MatrixPlatform
+
+        platforms["matrix"] = MatrixPlatform(config.matrix, services, config.database)
+    return platforms
+
+
+class Service:
+    def __init__(self, config: Config, *, console: bool | None = None) -> None:
+        self.config = config
+        self.console_requested = console
+        self.stopping = asyncio.Event()
+        self.store: Store | None = None
+        self.platforms: dict[str, Platform] = {}
+        self.broadcaster: Broadcaster | None = None
+        self.services: Services | None = None
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        try:
+            await self.stopping.wait()
+        finally:
+            await self.shutdown()
+        return 0
+
+    async def start(self) -> None:
+        config = self.config
+        self.store = await Store.open(config.database)
+        wants_console = self.console_requested
+        if wants_console is None:
+            wants_console = not (config.telegram.enabled or config.matrix.enabled)
+        self.services = build_services(config, self.store, console=wants_console)
+        self.platforms = build_platforms(config, self.services)
+        console: ConsolePlatform | None = None
+        if wants_console:
+            console = ConsolePlatform(self.services)
+            self.platforms["console"] = console
+        self.broadcaster = Broadcaster(self.store, self.platforms, config.broadcast)
+        self.services.on_enqueued = self.broadcaster.wake
+        for name, platform in self.platforms.items():
+            await platform.start()
+            log.info("platform %s started", name)
+        await self.broadcaster.start()
+        log.info(
+            "statement-bot running with %s; database %s",
+            ", ".join(self.platforms) or "no platform",
+            config.database,
+        )
+        if console is not None:
+            task = asyncio.create_task(console.run_stdin(), name="console")
+            task.add_done_callback(lambda _: self.request_stop())
+
+    async def shutdown(self) -> None:
+        log.info("shutting down")
+        for name, platform in self.platforms.items():
+            try:
+                await asyncio.wait_for(platform.stop(), 5.0)
+            except Exception:
+                log.exception("platform %s did not stop cleanly", name)
+        if self.broadcaster is not None:
+            await self.broadcaster.stop(grace=4.0)
+        if self.store is not None:
+            await self.store.close()
+        log.info("stopped")

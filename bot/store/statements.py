@@ -1,0 +1,457 @@
+"""Statements, tags, regions and full-text search.
+
+Every write goes through `add_many`: one transaction per batch with explicit ids, so a
+single statement from /publish and a million from the benchmark take the same path.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from bot.model import Statement
+from bot.regions import region_key
+from bot.store import outbox
+from bot.store.db import Database, placeholders
+
+
+class ImportOutcome(enum.StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    statement: Statement
+    outcome: ImportOutcome
+    deliveries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A tag or region as written, with its matching key and how often it is used."""
+
+    key: str
+    name: str
+    count: int = 0
+
+
+def tag_key(tag: str) -> str:
+    return tag.lstrip("#").casefold()
+
+
+def _epoch(moment: datetime | None) -> int:
+    if moment is None:
+        return int(time.time())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def fts_query(words: str) -> str:
+    """User words → an FTS5 query that cannot be a syntax error: every word quoted."""
+    tokens = re.findall(r"[\w'’-]+\*?", words)
+    parts = []
+    for token in tokens:
+        prefix = token.endswith("*")
+        token = token.rstrip("*").replace('"', "")
+        if token:
+            parts.append(f'"{token}"' + ("*" if prefix else ""))
+    return " ".join(parts)
+
+
+class StatementStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ----------------------------------------------------------------------- writes
+
+    async def add(
+        self,
+        statement: Statement,
+        *,
+        import_key: str | None = None,
+        deliver: bool = False,
+        published_by: str | None = None,
+    ) -> ImportResult:
+        """Add or update one statement; with `deliver`, queue it for subscribers."""
+        (result,) = await self.add_many(
+            [(statement, import_key)], deliver=deliver, published_by=published_by
+        )
+        return result
+
+    async def add_many(
+        self,
+        items: Sequence[tuple[Statement, str | None]],
+        *,
+        deliver: bool = False,
+        published_by: str | None = None,
+    ) -> list[ImportResult]:
+        """Insert new statements, update changed ones, skip unchanged, in one transaction.
+
+        A statement is identified by its import key (a file name, a feed guid) when it
+        has one, otherwise by its content hash: the same content is the same statement.
+        """
+        now = int(time.time())
+        async with self.db.transaction() as conn:
+            keys = [k for _, k in items if k]
+            hashes = [s.content_hash for s, k in items if not k]
+            by_key: dict[str, sqlite3.Row] = {}
+            by_hash: dict[str, sqlite3.Row] = {}
+            if keys:
+                for chunk in _chunks(keys):
+                    rows = await _all(
+                        conn,
+                        "SELECT id, slug, import_key, content_hash FROM statements "
+                        f"WHERE import_key IN ({placeholders(chunk)})",
+                        chunk,
+                    )
+                    by_key.update({r["import_key"]: r for r in rows})
+            if hashes:
+                for chunk in _chunks(hashes):
+                    rows = await _all(
+                        conn,
+                        "SELECT id, slug, content_hash FROM statements "
+                        f"WHERE content_hash IN ({placeholders(chunk)})",
+                        chunk,
+                    )
+                    by_hash.update({r["content_hash"]: r for r in rows})
+            next_id = int((await _one(conn, "SELECT coalesce(max(id), 0) FROM statements"))[0]) + 1
+
+            results: list[ImportResult] = []
+            new_rows: list[tuple[object, ...]] = []
+            updates: list[tuple[object, ...]] = []
+            link_ids: list[int] = []
+            linked: list[Statement] = []
+            seen_in_batch: dict[str, int] = {}
+            for statement, key in items:
+                existing = by_key.get(key) if key else by_hash.get(statement.content_hash)
+                ident = key or statement.content_hash
+                if existing is None and ident in seen_in_batch:
+                    existing_id = seen_in_batch[ident]
+                    results.append(
+                        ImportResult(replace(statement, id=existing_id), ImportOutcome.UNCHANGED)
+                    )
+                    continue
+                if existing is not None:
+                    stored = replace(statement, id=existing["id"], slug=existing["slug"])
+                    if existing["content_hash"] == statement.content_hash:
+                        results.append(ImportResult(stored, ImportOutcome.UNCHANGED))
+                        continue
+                    updates.append(
+                        (
+                            statement.title,
+                            statement.body,
+                            _epoch(statement.published_at),
+                            statement.source,
+                            statement.language,
+                            statement.content_hash,
+                            now,
+                            existing["id"],
+                        )
+                    )
+                    link_ids.append(existing["id"])
+                    linked.append(stored)
+                    results.append(ImportResult(stored, ImportOutcome.UPDATED))
+                    continue
+                new_id = next_id
+                next_id += 1
+                seen_in_batch[ident] = new_id
+                stored = replace(statement, id=new_id)
+                new_rows.append(
+                    (
+                        new_id,
+                        statement.slug or f"statement-{new_id}",
+                        key,
+                        statement.title,
+                        statement.body,
+                        _epoch(statement.published_at),
+                        statement.source,
+                        statement.language,
+                        statement.content_hash,
+                        now,
+                        now,
+                        published_by,
+                        0 if deliver else 1,
+                    )
+                )
+                link_ids.append(new_id)
+                linked.append(stored)
+                results.append(ImportResult(stored, ImportOutcome.ADDED))
+
+            if new_rows:
+                await self._insert_with_unique_slugs(conn, new_rows)
+            if updates:
+                await conn.executemany(
+                    "UPDATE statements SET title = ?, body = ?, published_at = ?, source = ?, "
+                    "language = ?, content_hash = ?, updated_at = ? WHERE id = ?",
+                    updates,
+                )
+                ids = [u[-1] for u in updates]
+                for chunk in _chunks(ids):
+                    marks = placeholders(chunk)
+                    await conn.execute(
+                        f"DELETE FROM statement_tags WHERE statement_id IN ({marks})", chunk
+                    )
+                    await conn.execute(
+                        f"DELETE FROM statement_regions WHERE statement_id IN ({marks})", chunk
+                    )
+            if linked:
+                await self._link(conn, linked)
+            if deliver:
+                final: list[ImportResult] = []
+                for result in results:
+                    if result.outcome is ImportOutcome.ADDED and result.statement.id is not None:
+                        count = await outbox.enqueue_statement(
+                            conn,
+                            result.statement.id,
+                            [tag_key(t) for t in result.statement.tags],
+                            [region_key(r) for r in result.statement.regions],
+                        )
+                        result = replace(result, deliveries=count)
+                    final.append(result)
+                results = final
+        return results
+
+    async def _insert_with_unique_slugs(
+        self, conn: aiosqlite.Connection, rows: list[tuple[object, ...]]
+    ) -> None:
+        slugs = [str(r[1]) for r in rows]
+        taken: set[str] = set()
+        for chunk in _chunks(slugs):
+            found = await _all(
+                conn, f"SELECT slug FROM statements WHERE slug IN ({placeholders(chunk)})", chunk
+            )
+            taken.update(r["slug"] for r in found)
+        fixed = []
+        for row in rows:
+            slug = str(row[1])
+            if slug in taken:
+                slug = f"{slug}-{row[0]}"
+            taken.add(slug)
+            fixed.append((row[0], slug, *row[2:]))
+        await conn.executemany(
+            "INSERT INTO statements (id, slug, import_key, title, body, published_at, source, "
+            "language, content_hash, created_at, updated_at, published_by, reported) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            fixed,
+        )
+
+    async def _link(self, conn: aiosqlite.Connection, statements: list[Statement]) -> None:
+        tag_names: dict[str, str] = {}
+        region_names: dict[str, str] = {}
+        for st in statements:
+            for tag in st.tags:
+                tag_names.setdefault(tag_key(tag), tag.lstrip("#"))
+            for region in st.regions:
+                region_names.setdefault(region_key(region), region)
+        tag_ids = await _ensure_named(conn, "tags", tag_names)
+        region_ids = await _ensure_named(conn, "regions", region_names)
+        tag_rows: list[tuple[int, int, int, int]] = []
+        region_rows: list[tuple[int, int, int, int]] = []
+        for st in statements:
+            assert st.id is not None
+            published = _epoch(st.published_at)
+            seen: set[int] = set()
+            for pos, tag in enumerate(st.tags):
+                tid = tag_ids[tag_key(tag)]
+                if tid not in seen:
+                    seen.add(tid)
+                    tag_rows.append((tid, published, st.id, pos))
+            seen = set()
+            for pos, region in enumerate(st.regions):
+                rid = region_ids[region_key(region)]
+                if rid not in seen:
+                    seen.add(rid)
+                    region_rows.append((rid, published, st.id, pos))
+        if tag_rows:
+            await conn.executemany(
+                "INSERT INTO statement_tags (tag_id, published_at, statement_id, position) "
+                "VALUES (?, ?, ?, ?)",
+                tag_rows,
+            )
+        if region_rows:
+            await conn.executemany(
+                "INSERT INTO statement_regions (region_id, published_at, statement_id, position) "
+                "VALUES (?, ?, ?, ?)",
+                region_rows,
+            )
+
+    async def delete(self, statement_id: int) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM statements WHERE id = ?", (statement_id,))
+            return cursor.rowcount > 0
+
+    # ----------------------------------------------------------------------- reads
+
+    async def get(self, statement_id: int) -> Statement | None:
+        rows = await self.db.fetchall("SELECT * FROM statements WHERE id = ?", (statement_id,))
+        found = await self._hydrate(rows)
+        return found[0] if found else None
+
+    async def get_by_slug(self, slug: str) -> Statement | None:
+        rows = await self.db.fetchall("SELECT * FROM statements WHERE slug = ?", (slug,))
+        found = await self._hydrate(rows)
+        return found[0] if found else None
+
+    async def find_by_hash(self, content_hash: str) -> int | None:
+        """The id of a stored statement with exactly this content."""
+        value = await self.db.fetchval(
+            "SELECT id FROM statements WHERE content_hash = ? LIMIT 1", (content_hash,)
+        )
+        return None if value is None else int(value)
+
+    async def latest(self, limit: int, offset: int = 0) -> list[Statement]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM statements ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return await self._hydrate(rows)
+
+    async def by_tag(self, key: str, limit: int, offset: int = 0) -> list[Statement]:
+        rows = await self.db.fetchall(
+            "SELECT s.* FROM tags t JOIN statement_tags st ON st.tag_id = t.id "
+            "JOIN statements s ON s.id = st.statement_id WHERE t.key = ? "
+            "ORDER BY st.published_at DESC, st.statement_id DESC LIMIT ? OFFSET ?",
+            (key, limit, offset),
+        )
+        return await self._hydrate(rows)
+
+    async def by_region(self, key: str, limit: int, offset: int = 0) -> list[Statement]:
+        rows = await self.db.fetchall(
+            "SELECT s.* FROM regions r JOIN statement_regions sr ON sr.region_id = r.id "
+            "JOIN statements s ON s.id = sr.statement_id WHERE r.key = ? "
+            "ORDER BY sr.published_at DESC, sr.statement_id DESC LIMIT ? OFFSET ?",
+            (key, limit, offset),
+        )
+        return await self._hydrate(rows)
+
+    async def search(self, words: str, limit: int, offset: int = 0) -> list[Statement]:
+        """Statements matching every word (title or body), newest first."""
+        query = fts_query(words)
+        if not query:
+            return []
+        rows = await self.db.fetchall(
+            "SELECT s.* FROM statements s WHERE s.id IN ("
+            " SELECT rowid FROM statements_fts WHERE statements_fts MATCH ?"
+            " ORDER BY rowid DESC LIMIT ? OFFSET ?) ORDER BY s.id DESC",
+            (query, limit, offset),
+        )
+        return await self._hydrate(rows)
+
+    async def count(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM statements"))
+
+    async def tag(self, text: str) -> Named | None:
+        row = await self.db.fetchone("SELECT key, name FROM tags WHERE key = ?", (tag_key(text),))
+        return Named(row["key"], row["name"]) if row else None
+
+    async def region(self, text: str) -> Named | None:
+        row = await self.db.fetchone(
+            "SELECT key, name FROM regions WHERE key = ?", (region_key(text),)
+        )
+        return Named(row["key"], row["name"]) if row else None
+
+    async def tags(self, limit: int = 1000) -> list[Named]:
+        """Tags in use, most used first."""
+        rows = await self.db.fetchall(
+            "SELECT t.key, t.name, count(*) AS n FROM statement_tags st "
+            "JOIN tags t ON t.id = st.tag_id GROUP BY st.tag_id ORDER BY n DESC, t.name "
+            "LIMIT ?",
+            (limit,),
+        )
+        return [Named(r["key"], r["name"], r["n"]) for r in rows]
+
+    async def regions(self, limit: int = 1000) -> list[Named]:
+        rows = await self.db.fetchall(
+            "SELECT r.key, r.name, count(*) AS n FROM statement_regions sr "
+            "JOIN regions r ON r.id = sr.region_id GROUP BY sr.region_id ORDER BY n DESC, r.name "
+            "LIMIT ?",
+            (limit,),
+        )
+        return [Named(r["key"], r["name"], r["n"]) for r in rows]
+
+    async def tag_names(self) -> list[str]:
+        return [r[0] for r in await self.db.fetchall("SELECT name FROM tags")]
+
+    async def region_names(self) -> list[str]:
+        return [r[0] for r in await self.db.fetchall("SELECT name FROM regions")]
+
+    async def _hydrate(self, rows: list[sqlite3.Row]) -> list[Statement]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = placeholders(ids)
+        tags: dict[int, list[str]] = {i: [] for i in ids}
+        regions: dict[int, list[str]] = {i: [] for i in ids}
+        for r in await self.db.fetchall(
+            "SELECT st.statement_id, t.name FROM statement_tags st JOIN tags t ON t.id = st.tag_id "
+            f"WHERE st.statement_id IN ({marks}) ORDER BY st.statement_id, st.position",
+            ids,
+        ):
+            tags[r[0]].append(r[1])
+        for r in await self.db.fetchall(
+            "SELECT sr.statement_id, g.name FROM statement_regions sr "
+            "JOIN regions g ON g.id = sr.region_id "
+            f"WHERE sr.statement_id IN ({marks}) ORDER BY sr.statement_id, sr.position",
+            ids,
+        ):
+            regions[r[0]].append(r[1])
+        return [
+            Statement(
+                id=r["id"],
+                slug=r["slug"],
+                title=r["title"],
+                paragraphs=tuple(r["body"].split("\n\n")) if r["body"] else (),
+                regions=tuple(regions[r["id"]]),
+                tags=tuple(tags[r["id"]]),
+                published_at=datetime.fromtimestamp(r["published_at"], UTC),
+                source=r["source"],
+                language=r["language"],
+                content_hash=r["content_hash"],
+            )
+            for r in rows
+        ]
+
+
+async def _ensure_named(
+    conn: aiosqlite.Connection, table: str, names: dict[str, str]
+) -> dict[str, int]:
+    """Ids for tag or region keys, creating the missing ones with their first spelling."""
+    if not names:
+        return {}
+    await conn.executemany(
+        f"INSERT OR IGNORE INTO {table} (key, name) VALUES (?, ?)", list(names.items())
+    )
+    ids: dict[str, int] = {}
+    keys = list(names)
+    for chunk in _chunks(keys):
+        for row in await _all(
+            conn, f"SELECT key, id FROM {table} WHERE key IN ({placeholders(chunk)})", chunk
+        ):
+            ids[row[0]] = row[1]
+    return ids
+
+
+async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
+    async with conn.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()) -> sqlite3.Row:
+    async with conn.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+        assert row is not None
+        return row
+
+
+def _chunks(items: Sequence[str] | Sequence[int], size: int = 500) -> list[list]:  # type: ignore[type-arg]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
