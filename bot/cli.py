@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.config import ConfigError, Config, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 from bot.model import Filter, FilterKind, Statement
 from bot.regions import region_key
@@ -221,7 +221,7 @@ async def cmd_stats(store: Store, args: argparse.Namespace) -> int:
 
 async def cmd_backup(store: Store, args: argparse.Namespace) -> int:
     dest = Path(args.dest)
-    if dest.is_dir():
+    if dest.is_dir():  # noqa: ASYNC240
         dest = dest / f"statement-bot-{datetime.now(UTC):%Y%m%d-%H%M%S}.db"
     if dest.exists() and not args.force:
         raise UsageProblem(f"{dest} exists; add --force to overwrite")

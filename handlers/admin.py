@@ -15,7 +15,7 @@ from bot.model import Button, Command, Filter, FilterKind, Reply
 from bot.regions import region_key
 from bot.statements import StatementError, parse_statement
 from bot.store import tag_key
-from bot.views import announcement, bold, full, reply, text
+from bot.views import announcement, bold, full, lines, reply, text
 from handlers import MAX_TEXT, UsageError, command
 from handlers.browse import find_region, find_tag
 from handlers.context import Context, Pending
@@ -163,7 +163,7 @@ async def stats(ctx: Context, cmd: Command) -> Reply:
         f"subscriptions: {chats['subscriptions']}",
         "Outbox backlog: " + (", ".join(f"{k} {v}" for k, v in sorted(backlog.items())) or "empty"),
     ]
-    return reply(*lines)
+    return reply(lines(*rows))
 
 
 @command("status", "status", admin=True)
@@ -171,7 +171,7 @@ async def status(ctx: Context, cmd: Command) -> Reply:
     items = await ctx.store.outbox.recent_broadcasts(5)
     if not items:
         return reply(texts.STATUS_NONE)
-    lines = [text(bold(texts.STATUS_TITLE))]
+    rows = [text(bold(texts.STATUS_TITLE))]
     for item in items:
         parts = []
         for platform, counts in sorted(item.counts.items()):
@@ -185,10 +185,10 @@ async def status(ctx: Context, cmd: Command) -> Reply:
             per_s = item.total("sent") / (item.last_sent_at - item.first_sent_at)
             left = item.total("pending") + item.total("sending")
             rate = f"; {per_s:.1f}/s" + (f", ETA {left / per_s:.0f} s" if left else "")
-        lines.append(
+        rows.append(
             text(
                 bold(f"{item.kind} #{item.item_id}"),
                 f" {item.title[:60]} — " + ("; ".join(parts) or "no recipients") + rate,
             )
         )
-    return reply(*lines)
+    return reply(lines(*rows))
