@@ -343,11 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.log_level:
         config.log_level = args.log_level
     secrets = [config.telegram.token, config.matrix.password, config.matrix.access_token]
-    setup_logging(
-        config.log_level if args.command in {"run", "serve", "console"} else "WARNING",
-        config.log_format,
-        secrets,
-    )
+    level = config.log_level if args.command in {"run", "serve"} else "WARNING"
+    if args.command == "run" and not (config.telegram.enabled or config.matrix.enabled):
+        level = args.log_level or "WARNING"  # the terminal chat: keep the screen for the chat
+    setup_logging(level, config.log_format, secrets)
     try:
         if args.command in STORE_COMMANDS:
             return asyncio.run(_with_store(config, args, STORE_COMMANDS[args.command]))
