@@ -48,12 +48,15 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
-    async def wait(self) -> None:
+    async def wait(self, abort: asyncio.Event) -> bool:
+        """Wait for the next slot; False if `abort` was set meanwhile."""
         now = time.monotonic()
         start = max(now, self._next, self.paused_until)
         self._next = start + self.interval
         if start > now:
-            await asyncio.sleep(start - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(abort.wait(), start - now)
+        return not abort.is_set()
 
 
 @dataclass(slots=True)
@@ -82,6 +85,7 @@ class Broadcaster:
         self._chat_next: dict[str, dict[str, float]] = {name: {} for name in platforms}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._stop_event = asyncio.Event()
         self._cache: OrderedDict[tuple[str, int], Reply | None] = OrderedDict()
         self.last_loop_at: dict[str, float] = {}
 
@@ -102,6 +106,7 @@ class Broadcaster:
     async def stop(self, grace: float = 8.0) -> None:
         """Take no new batch; let the current one finish (or cancel it after `grace` s)."""
         self._stopping = True
+        self._stop_event.set()
         self.wake()
         if not self._tasks:
             return
@@ -167,10 +172,13 @@ class Broadcaster:
         await self.store.outbox.mark_sending([d.id for d in ready])
         semaphore = asyncio.Semaphore(self.config.concurrency)
         sent: list[tuple[int, str]] = []
+        unsent: list[int] = []
 
         async def one(delivery: Delivery) -> None:
             async with semaphore:
-                await self._pacers[name].wait()
+                if self._stopping or not await self._pacers[name].wait(self._stop_event):
+                    unsent.append(delivery.id)  # shutting down: not sent, not attempted
+                    return
                 outcome = await self._send(platform, delivery)
                 if isinstance(outcome, Sent):
                     sent.append((delivery.id, outcome.message_id))
@@ -179,6 +187,7 @@ class Broadcaster:
 
         await asyncio.gather(*(one(d) for d in ready))
         await self.store.outbox.mark_sent(sent)
+        await self.store.outbox.release(unsent)
         self.stats[name].sent += len(sent)
 
     async def _send(self, platform: Platform, delivery: Delivery) -> Outcome:
@@ -301,4 +310,5 @@ class Broadcaster:
                         await platform.send_direct(user_id, reply(message))
             except Exception:
                 log.exception("broadcast report failed")
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), 1.0)

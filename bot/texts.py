@@ -127,6 +127,27 @@ STATUS_TITLE = "Latest broadcasts"
 STATUS_NONE = "Nothing has been broadcast yet."
 ANNOUNCEMENT_HEADER = "Announcement"
 
+# --- Telegram
+TG_NOT_A_COMMAND = "I answer commands: {p}help lists them, {p}latest shows the newest statements."
+TG_STALE_BUTTON = "This button no longer works (the message is too old). Send the command again."
+TG_CHAT_NOT_FOUND = (
+    "I can't find {ref}. Use the channel's public @username or its numeric id (-100…); "
+    "for a private channel, add me as an administrator first, then forward me one of its posts."
+)
+TG_NOT_A_CHANNEL = "{ref} is a person, not a channel or group. Nothing was changed."
+TG_SENDER_NOT_ADMIN = (
+    "Telegram says you are not an administrator of {title}, so you can't change its "
+    "subscriptions. Nothing was changed."
+)
+TG_BOT_CANNOT_POST = (
+    "I am not allowed to post in {title}. Add @{bot} as an administrator of the channel with "
+    "the 'Post messages' right (channel settings → Administrators → Add Admin), then try again."
+)
+TG_BOT_NOT_IN_GROUP = "I am not a member of {title}. Add @{bot} to the group, then try again."
+TG_CHECK_FAILED = "I couldn't check {ref} with Telegram just now. Please try again in a minute."
+TG_INLINE_OPEN = "Open in the bot"
+TG_INLINE_TRUNCATED = "…"
+
 # --- console
 CONSOLE_BANNER = (
     "statement-bot terminal chat: no Telegram token or Matrix account is configured, so "

@@ -513,10 +513,14 @@ class FakeTelegram:
         self.errors: list[JSON] = []  # every error answered: method, params, error_code, ...
         self.callback_answers: list[JSON] = []
         self.inline_answers: list[JSON] = []
-        self.too_many_requests = 0
+        self.too_many_requests = 0  # 429s answered, enforced or injected
 
         # Behaviour knobs
-        self.latency = 0.0
+        self.latency = 0.0  # seconds slept before answering each sendMessage
+        # When True, sendMessage/editMessageText get 429 + retry_after beyond these sliding
+        # windows: all chats per 1 s, a private chat (id > 0) per 1 s, a group/channel
+        # (id < 0) per 60 s. Windows are shortened by ``tolerance`` so a client pacing
+        # exactly at the limit is not failed by timer jitter. Rejected sends do not count.
         self.enforce_limits = False
         self.limits: JSON = {
             "global_per_s": 30,

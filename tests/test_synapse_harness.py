@@ -37,10 +37,6 @@ from nio import (
 from nio.exceptions import OlmUnverifiedDeviceError
 from synapse import RegisteredUser, Synapse
 
-# Registers this module's fixtures unless tests/conftest.py already provides them; registering
-# a plugin twice is a no-op, and a conftest's fixture would take precedence, so one server only.
-pytest_plugins = ["synapse"]
-
 pytestmark = pytest.mark.timeout(60)
 
 # nio retries 429s forever by default, sleeping retry_after_ms each time; 0 returns the first

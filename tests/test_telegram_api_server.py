@@ -52,11 +52,7 @@ from telegram.ext import (
 )
 from telegram.ext import BaseHandler as PTBHandler
 from telegram.request import HTTPXRequest
-
-try:  # importable both as tests.telegram_api and (pytest's rootdir-less default) telegram_api
-    from tests.telegram_api import FakeTelegram, HtmlParseError, parse_html
-except ImportError:
-    from telegram_api import FakeTelegram, HtmlParseError, parse_html
+from telegram_api import FakeTelegram, HtmlParseError, parse_html  # tests/ is on sys.path
 
 # PTB itself warns when it builds a RetryAfter (it reads the deprecated int property).
 pytestmark = pytest.mark.filterwarnings(

@@ -189,6 +189,17 @@ class Outbox:
             (at, error, time.time(), delivery_id),
         )
 
+    async def release(self, ids: Sequence[int]) -> None:
+        """Claimed but never sent (shutdown): back to pending, the attempt given back."""
+        if not ids:
+            return
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = max(attempts - 1, 0) "
+                f"WHERE id IN ({placeholders(ids)}) AND state = 'sending'",
+                tuple(ids),
+            )
+
     async def defer(self, due: dict[int, float]) -> None:
         """Push pending deliveries to a later time without counting an attempt."""
         async with self.db.transaction() as conn:
