@@ -85,8 +85,11 @@ STATEMENT_COUNT = "{name} ({count})"
 
 # --- subscriptions
 SUBSCRIBED = "Subscribed: this chat will receive {what}."
+SUBSCRIBED_OTHER = "Subscribed: {title} will receive {what}."
 ALREADY_SUBSCRIBED = "This chat already receives {what}."
+ALREADY_SUBSCRIBED_OTHER = "{title} already receives {what}."
 UNSUBSCRIBED = "Unsubscribed: this chat no longer receives {what}."
+UNSUBSCRIBED_OTHER = "Unsubscribed: {title} no longer receives {what}."
 UNSUBSCRIBED_ALL = "Unsubscribed from everything ({count} subscriptions)."
 NOT_SUBSCRIBED = "This chat is not subscribed to {what}. {p}subscriptions shows what it is."
 NO_SUBSCRIPTIONS = "This chat has no subscriptions. {p}subscribe to get new statements here."

@@ -86,8 +86,14 @@ async def subscribe(ctx: Context, cmd: Command) -> Reply:
         chat.key,
         ctx.sender.key,
     )
+    elsewhere = chat != ctx.chat
+    title = chat.title or chat.chat_id
     if not created:
+        if elsewhere:
+            return reply(texts.ALREADY_SUBSCRIBED_OTHER.format(title=title, what=what))
         return reply(texts.ALREADY_SUBSCRIBED.format(what=what))
+    if elsewhere:
+        return reply(texts.SUBSCRIBED_OTHER.format(title=title, what=what))
     lines = [texts.SUBSCRIBED.format(what=what)]
     if flt.kind is not FilterKind.ALL:
         others = await ctx.store.chats.for_chat(chat)
@@ -120,6 +126,9 @@ async def unsubscribe(ctx: Context, cmd: Command) -> Reply:
     what = describe(flt, display)
     if count == 0:
         return reply(texts.NOT_SUBSCRIBED.format(what=what, p=ctx.prefix))
+    if chat != ctx.chat:
+        title = chat.title or chat.chat_id
+        return reply(texts.UNSUBSCRIBED_OTHER.format(title=title, what=what))
     return reply(texts.UNSUBSCRIBED.format(what=what))
 
 

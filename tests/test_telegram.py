@@ -384,12 +384,12 @@ async def test_channel_subscription_from_a_private_chat(bot: Bot) -> None:
     fake = bot.fake
     channel = Chat("telegram", str(CHANNEL), ChatKind.CHANNEL)
     reply = await bot.say(USER, USER, "/subscribe @news")
-    assert reply == texts.SUBSCRIBED.format(what=texts.WHAT_ALL)
+    assert reply == texts.SUBSCRIBED_OTHER.format(title="News", what=texts.WHAT_ALL)
     (sub,) = await bot.store.chats.for_chat(channel)
     assert sub.chat.kind is ChatKind.CHANNEL and sub.chat.title == "News"
     assert sub.created_by == f"telegram:{USER}"
     tagged = await bot.say(USER, USER, f"/subscribe {CHANNEL} tag iran")
-    assert tagged.startswith(texts.SUBSCRIBED.format(what="new statements tagged #Iran"))
+    assert tagged == texts.SUBSCRIBED_OTHER.format(title="News", what="new statements tagged #Iran")
     assert "#Iran" in await bot.say(USER, USER, "/subscriptions @news")
 
     # Each refusal names the check that failed.
@@ -419,7 +419,7 @@ async def test_forwarded_channel_post_subscribes_the_channel(bot: Bot) -> None:
     before = len(fake.messages_to(USER))
     fake.inject_message(USER, USER, "a post", forward_from_chat_id=-1005555)
     (reply,) = (await fake.wait_for_messages(USER, before + 1))[before:]
-    assert reply["plain"] == texts.SUBSCRIBED.format(what=texts.WHAT_ALL)
+    assert reply["plain"] == texts.SUBSCRIBED_OTHER.format(title="Bulletin", what=texts.WHAT_ALL)
     channel = Chat("telegram", "-1005555", ChatKind.CHANNEL)
     assert len(await bot.store.chats.for_chat(channel)) == 1
     # Forwarded by someone who is not its admin: refused.
