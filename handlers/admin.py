@@ -99,16 +99,11 @@ async def announce(ctx: Context, cmd: Command) -> list[Reply]:
 @command("confirm", "confirm <code>", admin=True, hidden=True)
 async def confirm(ctx: Context, cmd: Command) -> Reply:
     code = cmd.args.strip().lower()
-    pending = (
-        ctx.services.pending.take(code, ctx.sender)
-        if code
-        else ctx.services.pending.latest_for(ctx.sender, ctx.chat)
-    )
+    pending = _take_pending(ctx, code)
     if pending is None:
         if code:
             return reply(texts.CONFIRM_UNKNOWN.format(code=code))
         return reply(texts.CONFIRM_NONE)
-    ctx.services.pending.take(pending.code, ctx.sender)
     if pending.kind == "statement":
         assert pending.statement is not None
         result = await ctx.store.statements.add(
@@ -137,16 +132,18 @@ async def confirm(ctx: Context, cmd: Command) -> Reply:
 
 @command("cancel", "cancel [code]", admin=True, hidden=True)
 async def cancel(ctx: Context, cmd: Command) -> Reply:
-    code = cmd.args.strip().lower()
-    pending = (
-        ctx.services.pending.take(code, ctx.sender)
-        if code
-        else ctx.services.pending.latest_for(ctx.sender, ctx.chat)
-    )
-    if pending is None:
+    if _take_pending(ctx, cmd.args.strip().lower()) is None:
         return reply(texts.CONFIRM_NONE)
-    ctx.services.pending.take(pending.code, ctx.sender)
     return reply(texts.CANCELLED)
+
+
+def _take_pending(ctx: Context, code: str) -> Pending | None:
+    """The sender's pending action by code, or their latest one in this chat."""
+    pending = ctx.services.pending
+    if code:
+        return pending.take(code, ctx.sender)
+    latest = pending.latest_for(ctx.sender, ctx.chat)
+    return None if latest is None else pending.take(latest.code, ctx.sender)
 
 
 @command("stats", "stats", admin=True)
