@@ -15,25 +15,43 @@ from datetime import UTC, datetime
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
+_LEARNT: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Mask a secret learnt at run time (a Matrix login's access token) from now on."""
+    if value and len(value) >= 6:
+        _LEARNT.add(value)
+
+
 class RedactSecrets(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s and len(s) >= 6]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        secrets = [*self.secrets, *_LEARNT]
+        if not secrets:
             return True
+
+        def clean(text: str) -> str:
+            for secret in secrets:
+                text = text.replace(secret, "***")
+            return text
+
         message = record.getMessage()
-        clean = message
-        for secret in self.secrets:
-            clean = clean.replace(secret, "***")
-        if clean != message:
-            record.msg, record.args = clean, None
+        cleaned = clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
-            for secret in self.secrets:
-                text = text.replace(secret, "***")
-            record.exc_text, record.exc_info = text, None
+            record.exc_text, record.exc_info = clean(text), None
+        # The JSON lines carry `extra=` fields and stack traces as they are: clean them too.
+        for key, value in list(record.__dict__.items()):
+            if key in _STANDARD and key not in ("stack_info", "exc_text"):
+                continue
+            if isinstance(value, str) and any(secret in value for secret in secrets):
+                setattr(record, key, clean(value))
         return True
 
 
@@ -69,5 +87,7 @@ def setup_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str]
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Request-level chatter from the HTTP clients is noise to an operator.
-    for name in ("httpx", "httpcore", "aiohttp.access", "nio.responses", "nio.rooms"):
+    # aiosqlite at DEBUG logs every SQL statement with its parameters: message texts, chat
+    # ids, and the Matrix access token the adapter keeps in the settings table.
+    for name in ("httpx", "httpcore", "aiohttp.access", "nio.responses", "nio.rooms", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,8 +1,10 @@
 """Starts and stops everything, in order, on one event loop.
 
-Start: store (migrations) → handlers' services → platforms → broadcaster.
-Stop (SIGTERM, SIGINT, or the console's Ctrl-D): platforms stop receiving, the
-broadcaster lets in-flight sends finish, the store closes. Within 10 s.
+Start: database lock → store (migrations) → handlers' services → platforms →
+broadcaster → HTTP endpoint (when `http.listen` is set).
+Stop (SIGTERM, SIGINT, or the console's Ctrl-D): the HTTP endpoint closes, platforms
+stop receiving, the broadcaster lets in-flight sends finish, the store closes, the lock
+is released. Within 10 s. A start that fails half-way stops what it had started.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import signal
 
 from bot.broadcast import Broadcaster
 from bot.config import Config
+from bot.http import HttpEndpoint
 from bot.platforms.base import Platform
 from bot.platforms.console import CONSOLE_ADMIN, ConsolePlatform
 from bot.store import Store
+from bot.store.lock import DatabaseLock
 from handlers.context import PendingActions, Services, Throttle
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ class Service:
         self.platforms: dict[str, Platform] = {}
         self.broadcaster: Broadcaster | None = None
         self.services: Services | None = None
+        self.lock: DatabaseLock | None = None
+        self.http: HttpEndpoint | None = None
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -66,8 +72,8 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
-        await self.start()
         try:
+            await self.start()
             await self.stopping.wait()
         finally:
             await self.shutdown()
@@ -75,6 +81,8 @@ class Service:
 
     async def start(self) -> None:
         config = self.config
+        # Two bots on one database would both broadcast; restore must not swap it under us.
+        self.lock = await asyncio.to_thread(DatabaseLock.acquire, config.database)
         self.store = await Store.open(config.database)
         wants_console = self.console_requested
         if wants_console is None:
@@ -91,6 +99,9 @@ class Service:
             await platform.start()
             log.info("platform %s started", name)
         await self.broadcaster.start()
+        if config.http.listen:
+            self.http = HttpEndpoint(self, config.http.listen)
+            await self.http.start()
         log.info(
             "statement-bot running with %s; database %s",
             ", ".join(self.platforms) or "no platform",
@@ -102,6 +113,8 @@ class Service:
 
     async def shutdown(self) -> None:
         log.info("shutting down")
+        if self.http is not None:
+            await self.http.stop()
         for name, platform in self.platforms.items():
             try:
                 await asyncio.wait_for(platform.stop(), 5.0)
@@ -111,4 +124,6 @@ class Service:
             await self.broadcaster.stop(grace=4.0)
         if self.store is not None:
             await self.store.close()
+        if self.lock is not None:
+            self.lock.release()
         log.info("stopped")

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot import texts
+from bot import metrics, texts
 from bot.model import Command, Reply
 from bot.views import reply
 from handlers.context import ChatQuestions, Context, Pending, Services, Throttle
@@ -79,6 +79,7 @@ async def dispatch(ctx: Context, cmd: Command) -> list[Reply]:
             return [reply(texts.SLOW_DOWN.format(limit=limit, seconds=max(1, round(wait))))]
     name = cmd.name.lower()
     spec = REGISTRY.get(name)
+    metrics.command_handled(name if spec is not None else "unknown")
     if spec is None:
         names = [c.name for c in visible_commands(ctx.is_admin)]
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
