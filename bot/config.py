@@ -23,7 +23,9 @@ DEFAULT_CONFIG_FILE = "statement-bot.toml"
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 
 # Secret settings: environment only (or their `*_file` twin), never from TOML, never printed.
-SECRETS = frozenset({"telegram.token", "matrix.password", "matrix.access_token"})
+SECRETS = frozenset(
+    {"telegram.token", "telegram.webhook_secret", "matrix.password", "matrix.access_token"}
+)
 
 
 class ConfigError(Exception):
@@ -56,6 +58,7 @@ class TelegramConfig:
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     webhook_secret: str = ""
+    webhook_secret_file: str = ""
     poll_timeout: int = 30
     rates: TelegramRates = field(default_factory=TelegramRates)
 
@@ -226,6 +229,7 @@ def _coerce(name: str, value: object, hint: object) -> object:
 def _read_secret_files(config: Config) -> None:
     pairs = [
         (config.telegram, "token", "telegram.token_file"),
+        (config.telegram, "webhook_secret", "telegram.webhook_secret_file"),
         (config.matrix, "password", "matrix.password_file"),
         (config.matrix, "access_token", "matrix.access_token_file"),
     ]

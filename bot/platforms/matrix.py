@@ -61,6 +61,7 @@ from nio import (
 from nio.crypto import ENCRYPTION_ENABLED
 
 from bot.config import MatrixConfig
+from bot.logs import register_secret
 from bot.model import (
     Chat,
     ChatKind,
@@ -321,6 +322,7 @@ class MatrixPlatform:
             return
         saved_token = await settings.get(token_key)
         if saved_token:
+            register_secret(saved_token)
             device = await self._whoami(saved_token)
             if device is not None and (device or saved_device):
                 client.restore_login(self.user_id, device or saved_device or "", saved_token)
@@ -340,6 +342,7 @@ class MatrixPlatform:
                 f"password login as {self.user_id} on {self.config.homeserver} failed: "
                 f"{getattr(response, 'message', response)}"
             )
+        register_secret(response.access_token)
         await settings.set(token_key, response.access_token)
         await settings.set(device_key, response.device_id)
         log.info("matrix: %s logged in with password, device %s", self.user_id, response.device_id)
