@@ -13,10 +13,10 @@ import contextlib
 import logging
 import random
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from bot import texts
+from bot import metrics, texts
 from bot.config import BroadcastConfig
 from bot.model import (
     Delivery,
@@ -36,27 +36,53 @@ from bot.views import announcement, full, reply
 
 log = logging.getLogger(__name__)
 
+CHAT_TIMES_KEPT = 4096  # per-chat next-send times kept before the expired ones are pruned
+
 
 class Pacer:
-    """Spaces request starts `1/rate` apart (rate 0: no spacing); can be paused."""
+    """Spaces request starts `1/rate` apart (rate 0: no spacing); can be paused.
+
+    Slots lie on a fixed grid, so timer jitter costs no throughput. On top of the grid,
+    no more than `rate` requests start in any one-second window: an event loop that
+    stalls and then wakes several senders at once cannot burst past the platform's
+    limit. A sender whose slot was handed out before a pause queues again behind it,
+    so a 429 stops the senders already waiting too, and they resume spaced, not at once.
+    """
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
         self.paused_until = 0.0
+        capacity = max(1, int(rate)) if rate > 0 else 0
+        self._window = capacity / rate if rate > 0 else 0.0
+        self._starts: deque[float] = deque(maxlen=capacity)
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
+    def _slot(self) -> float:
+        slot = max(time.monotonic(), self._next, self.paused_until)
+        self._next = slot + self.interval
+        return slot
+
     async def wait(self, abort: asyncio.Event) -> bool:
         """Wait for the next slot; False if `abort` was set meanwhile."""
-        now = time.monotonic()
-        start = max(now, self._next, self.paused_until)
-        self._next = start + self.interval
-        if start > now:
+        slot = self._slot()
+        while not abort.is_set():
+            if self.paused_until > slot:
+                slot = self._slot()
+            at = slot
+            starts = self._starts
+            if starts.maxlen and len(starts) == starts.maxlen:
+                at = max(at, starts[0] + self._window)
+            now = time.monotonic()
+            if at <= now:
+                if starts.maxlen:
+                    starts.append(now)
+                return True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(abort.wait(), start - now)
-        return not abort.is_set()
+                await asyncio.wait_for(abort.wait(), at - now)
+        return False
 
 
 @dataclass(slots=True)
@@ -82,7 +108,12 @@ class Broadcaster:
         self.stats: dict[str, WorkerStats] = {name: WorkerStats() for name in platforms}
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in platforms}
         self._pacers = {name: Pacer(p.global_rate()) for name, p in platforms.items()}
+        # chat id → monotonic time its next message may start, set when a send starts.
         self._chat_next: dict[str, dict[str, float]] = {name: {} for name in platforms}
+        self._prune_at: dict[str, int] = dict.fromkeys(platforms, CHAT_TIMES_KEPT)
+        self._clock_offset = time.time() - time.monotonic()  # monotonic → due times in the DB
+        # Chats with a delivery deferred for their own limit (see _keep_order).
+        self._waiting: dict[str, set[str]] = {name: set() for name in platforms}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stop_event = asyncio.Event()
@@ -151,20 +182,31 @@ class Broadcaster:
     async def _run_batch(self, name: str, platform: Platform, batch: list[Delivery]) -> None:
         now = time.monotonic()
         chat_next = self._chat_next[name]
+        if len(chat_next) > self._prune_at[name]:
+            for key in [k for k, at in chat_next.items() if at <= now]:
+                del chat_next[key]
+            self._prune_at[name] = max(CHAT_TIMES_KEPT, 2 * len(chat_next))
         ready: list[Delivery] = []
         later: dict[int, float] = {}
-        seen_chats: set[str] = set()
-        for delivery in batch:
+        planned: set[str] = set()
+        waiting = self._waiting[name]
+        for delivery in sorted(batch, key=lambda d: d.id):  # a chat's oldest first
+            # The chat's own limit: leave it for later, do not hold the batch up.
             key = delivery.chat.chat_id
-            wait = chat_next.get(key, 0.0) - now
-            if key in seen_chats or wait > 0:
-                # The chat's own limit: leave it for later, do not hold the batch up.
-                interval = platform.chat_interval(delivery.chat)
-                later[delivery.id] = time.time() + max(wait, interval, 0.05)
+            if key in planned:
+                # Another one for a chat this batch sends to: left where it is in the queue,
+                # the next batch (after this one's send has started) defers it exactly.
                 continue
-            seen_chats.add(key)
-            chat_next[key] = now + platform.chat_interval(delivery.chat)
+            if chat_next.get(key, 0.0) > now:  # its last message started too recently
+                # Exactly when the chat is free, the same time for all its waiting
+                # deliveries: they then go out in their order (by id), not reshuffled.
+                later[delivery.id] = self._clock_offset + chat_next[key]
+                waiting.add(key)
+                continue
+            planned.add(key)
             ready.append(delivery)
+        if ready and waiting:
+            ready = await self._keep_order(name, ready, later, self._clock_offset + now)
         if later:
             await self.store.outbox.defer(later)
         if not ready:
@@ -179,7 +221,11 @@ class Broadcaster:
                 if self._stopping or not await self._pacers[name].wait(self._stop_event):
                     unsent.append(delivery.id)  # shutting down: not sent, not attempted
                     return
-                outcome = await self._send(platform, delivery)
+                # From the real start, not the batch's plan: a batch at 30/s lasts seconds.
+                chat_next[delivery.chat.chat_id] = time.monotonic() + platform.chat_interval(
+                    delivery.chat
+                )
+                outcome = await metrics.timed_send(name, self._send(platform, delivery))
                 if isinstance(outcome, Sent):
                     sent.append((delivery.id, outcome.message_id))
                 else:
@@ -189,6 +235,32 @@ class Broadcaster:
         await self.store.outbox.mark_sent(sent)
         await self.store.outbox.release(unsent)
         self.stats[name].sent += len(sent)
+
+    async def _keep_order(
+        self, name: str, ready: list[Delivery], later: dict[int, float], due: float
+    ) -> list[Delivery]:
+        """Hold back a delivery whose chat still has an older one waiting in the queue.
+
+        A deferred delivery re-enters the queue at its new time, behind everything queued
+        before then; without this, the chat's next statement could overtake it. Only chats
+        that had a delivery deferred are checked (one query), and forgotten once clear.
+        """
+        waiting = self._waiting[name]
+        check = [d.chat.chat_id for d in ready if d.chat.chat_id in waiting]
+        if not check:
+            return ready
+        oldest = await self.store.outbox.oldest_pending(name, check)
+        kept: list[Delivery] = []
+        for delivery in ready:
+            key = delivery.chat.chat_id
+            older = oldest.get(key)
+            if older is not None and older[0] < delivery.id and older[1] <= due:
+                later[delivery.id] = older[1]  # same time, larger id: right behind it
+            else:
+                if key in waiting and (older is None or older[0] >= delivery.id):
+                    waiting.discard(key)
+                kept.append(delivery)
+        return kept
 
     async def _send(self, platform: Platform, delivery: Delivery) -> Outcome:
         content = await self._content(delivery)

@@ -17,7 +17,9 @@ from bot.model import Filter, FilterKind, Statement
 from bot.regions import region_key
 from bot.render import to_text
 from bot.statements import StatementError, parse_file, statement_files
-from bot.store import ImportOutcome, SchemaError, Store, tag_key
+from bot.store import ImportOutcome, SchemaError, Store, latest_version, tag_key
+from bot.store.lock import DatabaseInUse, DatabaseLock
+from bot.store.restore import RestoreError, restore
 from bot.views import announcement, full
 
 log = logging.getLogger("bot.cli")
@@ -61,13 +63,22 @@ def _confirm(question: str, yes: bool) -> bool:
 
 
 async def cmd_import(store: Store, args: argparse.Namespace) -> int:
+    rejected = 0
+    present: list[str] = []
+    for raw in args.paths:  # a missing path is one rejection; the others still import
+        if Path(raw).exists():  # noqa: ASYNC240
+            present.append(raw)
+        else:
+            rejected += 1
+            print(
+                f"rejected  {StatementError(raw, None, 'no such file or folder')}", file=sys.stderr
+            )
     try:
-        files = statement_files(args.paths)
+        files = statement_files(present)
     except StatementError as exc:
         print(f"rejected  {exc}", file=sys.stderr)
         return EXIT_REJECTED
     parsed: list[tuple[Statement, str | None]] = []
-    rejected = 0
     names: list[Path] = []
     for path in files:
         try:
@@ -232,6 +243,29 @@ async def cmd_backup(store: Store, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_restore(config: Config, args: argparse.Namespace) -> int:
+    """Refused while a bot serves the database: it holds the lock that restore needs."""
+    lock = DatabaseLock.acquire(config.database)
+    try:
+        target = Path(config.database)
+        if target.exists() and not _confirm(
+            f"Replace {target} with {args.src}? Everything since that backup is lost.", args.yes
+        ):
+            print("Not restored.")
+            return EXIT_OK
+        try:
+            version = restore(args.src, target)
+        except RestoreError as exc:
+            raise UsageProblem(str(exc)) from None
+    finally:
+        if lock is not None:
+            lock.release()
+    print(f"restored {args.src} (schema version {version}) into {target}")
+    if version < latest_version():
+        print(f"statement-bot upgrades it to schema version {latest_version()} when it starts")
+    return EXIT_OK
+
+
 async def _with_store(
     config: Config,
     args: argparse.Namespace,
@@ -318,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
     p.add_argument("dest", metavar="DEST", help="file, or folder for a timestamped file")
     p.add_argument("--force", action="store_true", help="overwrite DEST")
+
+    p = sub.add_parser("restore", help="replace the database with a backup (stop the bot first)")
+    p.add_argument("src", metavar="SRC", help="a database written by `statement-bot backup`")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
 
@@ -342,15 +380,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.log_level:
         config.log_level = args.log_level
-    secrets = [config.telegram.token, config.matrix.password, config.matrix.access_token]
+    secrets = [
+        config.telegram.token,
+        config.telegram.webhook_secret,
+        config.matrix.password,
+        config.matrix.access_token,
+    ]
     level = config.log_level if args.command in {"run", "serve"} else "WARNING"
     if args.command == "run" and not (config.telegram.enabled or config.matrix.enabled):
         level = args.log_level or "WARNING"  # the terminal chat: keep the screen for the chat
     setup_logging(level, config.log_format, secrets)
     try:
+        if args.command == "restore":
+            return cmd_restore(config, args)
         if args.command in STORE_COMMANDS:
             return asyncio.run(_with_store(config, args, STORE_COMMANDS[args.command]))
         return asyncio.run(cmd_run(config, args))
+    except DatabaseInUse as exc:
+        print(f"statement-bot {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except UsageProblem as exc:
         print(f"statement-bot {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -362,6 +410,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.command not in {"run", "serve", "console"}:
+            raise
+        # Through logging, so that the secrets filter applies: PTB's InvalidToken, for
+        # one, quotes the token it was given.
+        log.critical("statement-bot stopped: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return EXIT_REJECTED
 
 
 if __name__ == "__main__":

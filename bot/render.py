@@ -66,25 +66,27 @@ def buttons_text(rows: tuple[tuple[Button, ...], ...], prefix: str) -> str:
 def split(reply: Reply, limit: int) -> list[Reply]:
     """Cut a reply into parts whose text is at most `limit` characters.
 
-    Buttons go with the last part, the link preview with the first.
+    Buttons go with the last part, the link preview with the first. An over-long
+    paragraph starts in the room left in the current part (when that room is worth
+    using), so a headline is not sent as a message of its own.
     """
-    pieces: list[Paragraph] = []
-    for paragraph in reply.paragraphs:
-        if len(paragraph.plain) <= limit:
-            pieces.append(paragraph)
-        else:
-            pieces.extend(_split_paragraph(paragraph, limit))
     parts: list[list[Paragraph]] = [[]]
     size = 0
-    for piece in pieces:
-        length = len(piece.plain)
-        extra = length + (2 if parts[-1] else 0)
-        if parts[-1] and size + extra > limit:
-            parts.append([])
-            size = 0
-            extra = length
-        parts[-1].append(piece)
-        size += extra
+    for paragraph in reply.paragraphs:
+        if len(paragraph.plain) <= limit:
+            pieces = [paragraph]
+        else:
+            room = limit - size - 2 if parts[-1] else limit
+            pieces = _split_paragraph(paragraph, limit, room if room >= limit // 4 else limit)
+        for piece in pieces:
+            length = len(piece.plain)
+            extra = length + (2 if parts[-1] else 0)
+            if parts[-1] and size + extra > limit:
+                parts.append([])
+                size = 0
+                extra = length
+            parts[-1].append(piece)
+            size += extra
     replies = [Reply(tuple(p)) for p in parts if p]
     if not replies:
         return [reply]
@@ -96,23 +98,28 @@ def split(reply: Reply, limit: int) -> list[Reply]:
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
-def _split_paragraph(paragraph: Paragraph, limit: int) -> list[Paragraph]:
-    """Word-wise split of one long paragraph, keeping each word's style."""
+def _split_paragraph(paragraph: Paragraph, limit: int, first: int = 0) -> list[Paragraph]:
+    """Word-wise split of one long paragraph, keeping each word's style.
+
+    The first piece holds at most `first` characters (the room left in the current
+    part; 0 means a whole part); a word that does not fit there moves on whole.
+    """
     out: list[Paragraph] = []
     current: list[Span] = []
     size = 0
+    cap = first or limit
     for span in paragraph.spans:
         for token in _TOKEN.findall(span.text):
-            while len(token) > limit:  # one enormous "word": hard cut is all that is left
+            word = len(token.rstrip())
+            if size + word > cap and (current or word <= limit):
                 if current:
                     out.append(Paragraph(tuple(current)))
-                    current, size = [], 0
-                out.append(Paragraph((Span(token[:limit], span.style, span.link),)))
-                token = token[limit:]
-            if size + len(token.rstrip()) > limit and current:
-                out.append(Paragraph(tuple(current)))
-                current, size = [], 0
+                current, size, cap = [], 0, limit
                 token = token.lstrip()
+            while len(token.rstrip()) > cap:  # one enormous "word": hard cut is all that is left
+                out.append(Paragraph((Span(token[:cap], span.style, span.link),)))
+                token = token[cap:]
+                cap = limit
             if not token:
                 continue
             if current and current[-1].style == span.style and current[-1].link == span.link:
@@ -122,7 +129,7 @@ def _split_paragraph(paragraph: Paragraph, limit: int) -> list[Paragraph]:
             size += len(token)
     if current:
         out.append(Paragraph(tuple(current)))
-    return [_rstrip(p) for p in out]
+    return [p for p in (_rstrip(p) for p in out) if p.spans]
 
 
 def _rstrip(paragraph: Paragraph) -> Paragraph:

@@ -51,7 +51,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import texts
+from bot import metrics, texts
 from bot.config import TelegramConfig
 from bot.model import (
     Button,
@@ -305,6 +305,7 @@ class TelegramPlatform:
                             chat.key,
                         )
                         waited += outcome.seconds
+                        metrics.rate_limited(self.name)
                         await asyncio.sleep(outcome.seconds)
                         continue
                     log.warning(

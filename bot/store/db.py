@@ -144,6 +144,10 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def ping(self) -> None:
+        """A round trip to the database (health checks): raises if it cannot answer."""
+        await self.fetchval("SELECT 1")
+
     async def backup(self, dest: str | Path) -> None:
         """SQLite's online backup: consistent even while the bot writes."""
         dest_path = Path(dest)

@@ -24,6 +24,12 @@ _MATCH = (
 )
 
 
+# The literal term of the `deliveries_due` partial index: SQLite uses a partial index only
+# when the query repeats its WHERE term, and without it every claim scanned and sorted the
+# whole deliveries table, sent history included (O(all deliveries ever) per batch).
+_IN_OUTBOX = "d.state IN ('pending', 'sending')"
+
+
 def _match_clause(tag_keys: Sequence[str], region_keys: Sequence[str]) -> str:
     return _MATCH.format(
         tags=placeholders(tag_keys) or "NULL", regions=placeholders(region_keys) or "NULL"
@@ -145,18 +151,35 @@ class Outbox:
         rows = await self.db.fetchall(
             "SELECT d.*, c.chat_id AS c_chat_id, c.kind AS c_kind, c.title AS c_title "
             "FROM deliveries d JOIN chats c ON c.id = d.chat_ref "
-            "WHERE d.platform = ? AND d.state = 'pending' AND d.next_attempt_at <= ? "
-            "ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            f"WHERE d.platform = ? AND {_IN_OUTBOX} AND d.state = 'pending' "
+            "AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.id LIMIT ?",
             (platform, now, limit),
         )
         return [_delivery(r) for r in rows]
 
     async def next_due_at(self, platform: str) -> float | None:
         value = await self.db.fetchval(
-            "SELECT min(next_attempt_at) FROM deliveries WHERE platform = ? AND state = 'pending'",
+            "SELECT d.next_attempt_at FROM deliveries d "
+            f"WHERE d.platform = ? AND {_IN_OUTBOX} AND d.state = 'pending' "
+            "ORDER BY d.next_attempt_at LIMIT 1",
             (platform,),
         )
         return None if value is None else float(value)
+
+    async def oldest_pending(
+        self, platform: str, chat_ids: Sequence[str]
+    ) -> dict[str, tuple[int, float]]:
+        """chat id → (id, due time) of its oldest pending delivery, for these chats."""
+        if not chat_ids:
+            return {}
+        rows = await self.db.fetchall(
+            "SELECT c.chat_id, d.id, d.next_attempt_at FROM chats c "
+            "JOIN deliveries d ON d.chat_ref = c.id "
+            f"WHERE c.platform = ? AND c.chat_id IN ({placeholders(chat_ids)}) "
+            "AND d.state = 'pending' ORDER BY d.id DESC",
+            (platform, *chat_ids),
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}  # the last one written wins: the oldest
 
     async def mark_sending(self, ids: Sequence[int]) -> None:
         if not ids:
@@ -292,22 +315,34 @@ class Outbox:
         )
 
     async def unreported_finished(self) -> list[BroadcastStats]:
-        """Finished broadcasts whose publisher has not had a report yet."""
+        """Finished broadcasts whose publisher has not had a report yet.
+
+        Asked every second while a broadcast runs: an index probe first says whether
+        anything is still queued, so the full counts (a pass over every delivery of the
+        item, 100,000 rows for a big audience) are computed once, when it is done.
+        """
         out: list[BroadcastStats] = []
         for row in await self.db.fetchall(
             "SELECT id, title, created_at, published_by FROM statements WHERE reported = 0"
         ):
-            stats = await self._stats("statement", row)
-            if stats.finished:
-                out.append(stats)
+            if not await self._in_progress("statement", row["id"]):
+                out.append(await self._stats("statement", row))
         for row in await self.db.fetchall(
             "SELECT id, substr(text, 1, 60) AS title, created_at, author AS published_by "
             "FROM announcements WHERE reported = 0"
         ):
-            stats = await self._stats("announcement", row)
-            if stats.finished:
-                out.append(stats)
+            if not await self._in_progress("announcement", row["id"]):
+                out.append(await self._stats("announcement", row))
         return out
+
+    async def _in_progress(self, kind: str, item_id: int) -> bool:
+        column = "statement_id" if kind == "statement" else "announcement_id"
+        found = await self.db.fetchval(
+            f"SELECT 1 FROM deliveries WHERE {column} = ? AND state IN ('pending', 'sending') "
+            "LIMIT 1",
+            (item_id,),
+        )
+        return found is not None
 
     async def mark_reported(self, kind: str, item_id: int) -> None:
         table = "statements" if kind == "statement" else "announcements"

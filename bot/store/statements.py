@@ -188,7 +188,13 @@ class StatementStore:
                 results.append(ImportResult(stored, ImportOutcome.ADDED))
 
             if new_rows:
-                await self._insert_with_unique_slugs(conn, new_rows)
+                slugs = await self._insert_with_unique_slugs(conn, new_rows)
+                results = [
+                    replace(r, statement=replace(r.statement, slug=slugs[r.statement.id]))
+                    if r.outcome is ImportOutcome.ADDED and r.statement.id in slugs
+                    else r
+                    for r in results
+                ]
             if updates:
                 await conn.executemany(
                     "UPDATE statements SET title = ?, body = ?, published_at = ?, source = ?, "
@@ -223,7 +229,8 @@ class StatementStore:
 
     async def _insert_with_unique_slugs(
         self, conn: aiosqlite.Connection, rows: list[tuple[object, ...]]
-    ) -> None:
+    ) -> dict[int, str]:
+        """Insert new rows, suffixing slugs already taken; returns id → stored slug."""
         slugs = [str(r[1]) for r in rows]
         taken: set[str] = set()
         for chunk in _chunks(slugs):
@@ -235,7 +242,7 @@ class StatementStore:
         for row in rows:
             slug = str(row[1])
             if slug in taken:
-                slug = f"{slug}-{row[0]}"
+                slug = await _free_slug(conn, f"{slug}-{row[0]}", taken)
             taken.add(slug)
             fixed.append((row[0], slug, *row[2:]))
         await conn.executemany(
@@ -244,6 +251,12 @@ class StatementStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             fixed,
         )
+        # The index, in one statement for the batch (see migration 004 for why).
+        await conn.executemany(
+            "INSERT INTO statements_fts (rowid, title, body) VALUES (?, ?, ?)",
+            [(row[0], row[3], row[4]) for row in fixed],
+        )
+        return {int(row[0]): str(row[1]) for row in fixed}  # type: ignore[call-overload]
 
     async def _link(self, conn: aiosqlite.Connection, statements: list[Statement]) -> None:
         tag_names: dict[str, str] = {}
@@ -439,6 +452,18 @@ async def _ensure_named(
         ):
             ids[row[0]] = row[1]
     return ids
+
+
+async def _free_slug(conn: aiosqlite.Connection, base: str, taken: set[str]) -> str:
+    """`base`, else `base-2`, `base-3`…: the first slug neither stored nor used in the batch
+    (`title-12` may already belong to a statement titled "Title 12")."""
+    candidate, n = base, 1
+    while candidate in taken or await _all(
+        conn, "SELECT 1 FROM statements WHERE slug = ?", (candidate,)
+    ):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
 
 
 async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
