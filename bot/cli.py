@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot import cli_sources
 from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 from bot.model import Filter, FilterKind, Statement
 from bot.regions import region_key
 from bot.render import to_text
 from bot.statements import StatementError, parse_file, statement_files
-from bot.store import ImportOutcome, SchemaError, Store, latest_version, tag_key
+from bot.store import ImportOutcome, SchemaError, SearchTooBroad, Store, latest_version, tag_key
 from bot.store.lock import DatabaseInUse, DatabaseLock
 from bot.store.restore import RestoreError, restore
 from bot.views import announcement, full
@@ -169,7 +170,10 @@ async def cmd_statements(store: Store, args: argparse.Namespace) -> int:
             [] if found is None else await store.statements.by_region(found.key, args.limit)
         )
     elif args.search:
-        statements = await store.statements.search(args.search, args.limit)
+        try:
+            statements = await store.statements.search(args.search, args.limit)
+        except SearchTooBroad as exc:
+            raise UsageProblem(str(exc)) from None
     else:
         statements = await store.statements.latest(args.limit)
     if args.json:
@@ -356,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="replace the database with a backup (stop the bot first)")
     p.add_argument("src", metavar="SRC", help="a database written by `statement-bot backup`")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    cli_sources.add_parsers(sub)  # feeds, watch
     return parser
 
 
@@ -393,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "restore":
             return cmd_restore(config, args)
+        if args.command in cli_sources.COMMANDS:
+            return cli_sources.run(config, args)
         if args.command in STORE_COMMANDS:
             return asyncio.run(_with_store(config, args, STORE_COMMANDS[args.command]))
         return asyncio.run(cmd_run(config, args))

@@ -104,6 +104,31 @@ class BroadcastConfig:
 @dataclass(slots=True)
 class HttpConfig:
     listen: str = ""  # "127.0.0.1:8080" turns the health/metrics endpoint on
+    base_url: str = ""  # public address of the endpoint, for the Atom feeds' links
+    feed_title: str = "Statements"
+    feed_author: str = "statement-bot"
+    statement_link: str = ""  # "https://t.me/examplebot?start=s_{id}": a statement's link
+
+
+@dataclass(slots=True)
+class FeedsConfig:
+    """Website feeds (RSS / Atom) polled into the archive; the list lives in the database."""
+
+    enabled: bool = True
+    poll_interval: float = 900.0
+    timeout: float = 20.0
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    backoff_max: float = 21600.0
+    hold: bool = False
+    import_history: bool = True
+    flood_limit: int = 10
+
+
+@dataclass(slots=True)
+class InboxConfig:
+    dir: str = ""  # a folder whose new statement files are published; empty: off
+    interval: float = 1.0
 
 
 @dataclass(slots=True)
@@ -117,6 +142,8 @@ class Config:
     commands: CommandsConfig = field(default_factory=CommandsConfig)
     broadcast: BroadcastConfig = field(default_factory=BroadcastConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    inbox: InboxConfig = field(default_factory=InboxConfig)
     source: str = ""  # the TOML file that was read, for messages
 
     def is_admin(self, platform: str, user_id: str) -> bool:
@@ -296,6 +323,38 @@ def _validate(config: Config) -> None:
         raise ConfigError("commands.page_size", "expected 1 to 20")
     if config.log_format not in {"auto", "json", "text"}:
         raise ConfigError("log_format", "expected auto, json or text")
+    _validate_sources(config)
+
+
+def _validate_sources(config: Config) -> None:
+    """[feeds], [inbox] and the Atom settings of [http]."""
+    http = config.http
+    if http.base_url and not http.base_url.startswith(("http://", "https://")):
+        raise ConfigError("http.base_url", "expected an http(s) URL like https://bot.example.org")
+    if http.statement_link:
+        if not http.statement_link.startswith(("http://", "https://")):
+            raise ConfigError("http.statement_link", "expected an http(s) URL")
+        if "{id}" not in http.statement_link and "{slug}" not in http.statement_link:
+            raise ConfigError(
+                "http.statement_link",
+                "put {id} or {slug} where the statement goes, e.g. "
+                "https://t.me/examplebot?start=s_{id}",
+            )
+    feeds = config.feeds
+    if feeds.poll_interval < 60:
+        raise ConfigError("feeds.poll_interval", "expected at least 60 seconds")
+    if feeds.timeout <= 0:
+        raise ConfigError("feeds.timeout", "expected a number of seconds above 0")
+    if feeds.max_bytes < 1024:
+        raise ConfigError("feeds.max_bytes", "expected at least 1024")
+    if not 0 <= feeds.max_redirects <= 20:
+        raise ConfigError("feeds.max_redirects", "expected 0 to 20")
+    if feeds.backoff_max < feeds.poll_interval:
+        raise ConfigError("feeds.backoff_max", "expected at least feeds.poll_interval")
+    if feeds.flood_limit < 1:
+        raise ConfigError("feeds.flood_limit", "expected at least 1")
+    if config.inbox.interval < 0.1:
+        raise ConfigError("inbox.interval", "expected at least 0.1 seconds")
 
 
 def describe(config: Config) -> dict[str, object]:

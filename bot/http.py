@@ -1,9 +1,11 @@
-"""The operator's HTTP endpoint: `/healthz` and `/metrics` (aiohttp, same event loop).
+"""The operator's HTTP endpoint: `/healthz` and `/metrics` (aiohttp, same event loop),
+and the archive's Atom feeds: `/feed.atom`, `/tag/<tag>.atom`, `/region/<region>.atom`.
 
 Why in-process and on 127.0.0.1 by default: the health of a bot is the state of its own
 objects (is the broadcaster task alive, is Matrix syncing), which no outside probe can
 see; and neither answer is for the public internet. Put it on another address only
-behind something that restricts who may read it.
+behind something that restricts who may read it. The Atom feeds are public by nature:
+a reverse proxy may forward exactly those paths (`http.base_url` is then their address).
 
 /healthz answers 200 when the store answers a query, every platform is connected and
 every broadcaster worker runs, else 503; the JSON body says which check failed and the
@@ -13,17 +15,20 @@ outbox backlog per platform (reported, never a failure: a big broadcast is not a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot import metrics
+from bot import atom, metrics, texts
 from bot.config import ConfigError
+from bot.model import Statement
 
 if TYPE_CHECKING:
     from bot.service import Service
+    from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,9 @@ class HttpEndpoint:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/feed.atom", self._feed_all)
+        app.router.add_get("/tag/{name}.atom", self._feed_tag)
+        app.router.add_get("/region/{name}.atom", self._feed_region)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -159,3 +167,59 @@ class HttpEndpoint:
         return web.Response(
             body=metrics.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE}
         )
+
+    # ------------------------------------------------------------------ Atom feeds
+
+    def _site(self, request: web.Request) -> atom.AtomSite:
+        http = self.service.config.http
+        return atom.AtomSite(
+            base_url=(http.base_url or str(request.url.origin())).rstrip("/"),
+            title=http.feed_title,
+            author=http.feed_author,
+            statement_link=http.statement_link,
+        )
+
+    async def _feed_all(self, request: web.Request) -> web.Response:
+        store = self._store()
+        items = await store.statements.latest(atom.LATEST)
+        return await self._atom(request, items, atom.feed_path("all"), None)
+
+    async def _feed_tag(self, request: web.Request) -> web.Response:
+        store = self._store()
+        found = await store.statements.tag(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound(text=texts.ATOM_UNKNOWN_TAG)
+        items = await store.statements.by_tag(found.key, atom.LATEST)
+        title = texts.ATOM_TAG_TITLE.format(tag=found.name)
+        return await self._atom(request, items, atom.feed_path("tag", found.name), title)
+
+    async def _feed_region(self, request: web.Request) -> web.Response:
+        store = self._store()
+        found = await store.statements.region(request.match_info["name"].replace("_", " "))
+        if found is None:
+            raise web.HTTPNotFound(text=texts.ATOM_UNKNOWN_REGION)
+        items = await store.statements.by_region(found.key, atom.LATEST)
+        title = texts.ATOM_REGION_TITLE.format(region=found.name)
+        return await self._atom(request, items, atom.feed_path("region", found.name), title)
+
+    def _store(self) -> Store:
+        if self.service.store is None:
+            raise web.HTTPServiceUnavailable(text=texts.ATOM_NOT_READY)
+        return self.service.store
+
+    async def _atom(
+        self, request: web.Request, items: list[Statement], path: str, subtitle: str | None
+    ) -> web.Response:
+        """The document, with an ETag so feed readers polling often mostly get a 304."""
+        assert self.service.store is not None
+        site = self._site(request)
+        ids = [s.id for s in items if s.id is not None]
+        times = await self.service.store.feeds.statement_times(ids)
+        title = site.title if subtitle is None else f"{site.title}: {subtitle}"
+        body = atom.build_feed(site, items, path=path, title=title, times=times)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
+        match = request.headers.get("If-None-Match", "")
+        if etag in [m.strip() for m in match.split(",")]:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, headers={**headers, "Content-Type": atom.CONTENT_TYPE})

@@ -71,6 +71,7 @@ def country_code(name: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # called for every region of every imported statement
 def region_key(name: str) -> str:
     """The matching key of a region: `cc:ir` for Iran, `kurdistan` for Kurdistan."""
     code = country_code(name)

@@ -1,10 +1,12 @@
 """Starts and stops everything, in order, on one event loop.
 
 Start: database lock → store (migrations) → handlers' services → platforms →
-broadcaster → HTTP endpoint (when `http.listen` is set).
-Stop (SIGTERM, SIGINT, or the console's Ctrl-D): the HTTP endpoint closes, platforms
-stop receiving, the broadcaster lets in-flight sends finish, the store closes, the lock
-is released. Within 10 s. A start that fails half-way stops what it had started.
+broadcaster → feed poller (`[feeds] enabled`) → inbox watcher (`[inbox] dir`) → HTTP
+endpoint (when `http.listen` is set).
+Stop (SIGTERM, SIGINT, or the console's Ctrl-D): the HTTP endpoint closes, the sources
+stop adding statements, platforms stop receiving, the broadcaster lets in-flight sends
+finish, the store closes, the lock is released. Within 10 s. A start that fails half-way
+stops what it had started.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import logging
 import signal
 
 from bot.broadcast import Broadcaster
-from bot.config import Config
+from bot.config import Config, ConfigError
+from bot.feeds import FeedPoller
 from bot.http import HttpEndpoint
+from bot.inbox import InboxWatcher
 from bot.platforms.base import Platform
 from bot.platforms.console import CONSOLE_ADMIN, ConsolePlatform
 from bot.store import Store
@@ -36,6 +40,7 @@ def build_services(config: Config, store: Store, *, console: bool) -> Services:
         page_size=config.commands.page_size,
         throttle=Throttle(config.commands.rate_per_minute),
         pending=PendingActions(config.broadcast.confirm_timeout),
+        feeds=config.feeds,
     )
 
 
@@ -63,6 +68,8 @@ class Service:
         self.services: Services | None = None
         self.lock: DatabaseLock | None = None
         self.http: HttpEndpoint | None = None
+        self.feeds: FeedPoller | None = None
+        self.inbox: InboxWatcher | None = None
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -99,6 +106,22 @@ class Service:
             await platform.start()
             log.info("platform %s started", name)
         await self.broadcaster.start()
+        if config.feeds.enabled:
+            self.feeds = FeedPoller(self.store, config.feeds, on_published=self.broadcaster.wake)
+            await self.feeds.start()
+        if config.inbox.dir:
+            self.inbox = InboxWatcher(
+                self.store,
+                config.inbox.dir,
+                interval=config.inbox.interval,
+                on_published=self.broadcaster.wake,
+            )
+            try:
+                await self.inbox.start()
+            except OSError as exc:
+                raise ConfigError(
+                    "inbox.dir", f"cannot use {config.inbox.dir!r}: {exc.strerror or exc}"
+                ) from None
         if config.http.listen:
             self.http = HttpEndpoint(self, config.http.listen)
             await self.http.start()
@@ -115,6 +138,12 @@ class Service:
         log.info("shutting down")
         if self.http is not None:
             await self.http.stop()
+        for source in (self.inbox, self.feeds):
+            if source is not None:
+                try:
+                    await asyncio.wait_for(source.stop(), 5.0)
+                except Exception:
+                    log.exception("%s did not stop cleanly", type(source).__name__)
         for name, platform in self.platforms.items():
             try:
                 await asyncio.wait_for(platform.stop(), 5.0)

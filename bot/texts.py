@@ -38,6 +38,9 @@ HELP = {
     "cancel": "Cancel a pending publish or announcement.",
     "stats": "Numbers about the archive, chats and the outbox.",
     "status": "Delivery progress of the latest broadcasts.",
+    "feeds": "Website feeds the bot polls; held entries, release or drop them, poll one now.",
+    "addfeed": "Poll an RSS or Atom feed and publish its new entries (hold: wait for release).",
+    "delfeed": "Stop polling a feed (its statements stay in the archive).",
 }
 
 # --- errors and refusals: one clear line each
@@ -66,6 +69,7 @@ SEE_ALL_TAGS = "{p}tags lists them all."
 SEE_ALL_REGIONS = "{p}regions lists them all."
 NO_RESULTS = "No statement contains {words}."
 SEARCH_NEEDS_WORDS = "Search for what? Usage: {p}search <words>"
+SEARCH_TOO_BROAD = "{prefix}* matches too many words; add a letter or two."
 NO_MORE = "That page is empty: there are no more results."
 
 LATEST_TITLE = "Latest statements"
@@ -129,6 +133,77 @@ STATS_TITLE = "Statistics"
 STATUS_TITLE = "Latest broadcasts"
 STATUS_NONE = "Nothing has been broadcast yet."
 ANNOUNCEMENT_HEADER = "Announcement"
+
+# --- feeds (website RSS / Atom feeds) and the inbox folder
+FEEDS_TITLE = "Feeds"
+FEEDS_NONE = "No feed is polled. {p}addfeed <url> adds one."
+FEED_LINE = "#{id} {url}"
+FEED_DEFAULT_TAG = "tag #{tag}"
+FEED_DEFAULT_REGION = "region {region}"
+FEED_HOLD = "held for release"
+FEED_EVERY = "every {span}"
+FEED_ENTRIES = "{entries} statements, {held} held"
+FEED_NEVER_FETCHED = "not fetched yet"
+FEED_LAST_FETCH = "last fetch {when}: {state}"
+FEED_OK = "ok"
+FEED_NEXT_POLL = "next poll {when}"
+FEED_ERROR = "error ({count} in a row): {error}"
+FEED_DISABLED = "Feeds are switched off in the configuration ([feeds] enabled = false)."
+FEED_IN = "in {span}"
+FEED_NOW = "now"
+FEED_AGO = "{span} ago"
+SPAN_SECONDS = "{n} s"
+SPAN_MINUTES = "{n} min"
+SPAN_HOURS = "{n} h"
+SPAN_DAYS = "{n} days"
+FEED_ADDED = (
+    "Feed #{id} added: {title} ({entries} entries now). {history} New entries after that are "
+    "{then}."
+)
+FEED_ADDED_HISTORY = "Its current entries go into the archive without being sent."
+FEED_ADDED_NO_HISTORY = "Its current entries are only noted, not archived or sent."
+FEED_THEN_SENT = "sent to subscribers"
+FEED_THEN_HELD = "archived and held until an admin releases them ({p}feeds held)"
+FEED_EXISTS = "That feed is already polled as #{id}."
+FEED_BAD_URL = "{url!r} is not a feed address: it must start with http:// or https://."
+FEED_BAD_OPTION = (
+    "I don't understand {option!r}. Usage: {p}addfeed <url> [tag:<tag>] [region:<region>] "
+    "[interval:<minutes>] [hold] [nohistory]"
+)
+FEED_BAD_TAG = "{tag!r} is not a hashtag: use letters, digits and _ (like USdrones)."
+FEED_PROBE_FAILED = "I can't use {url} as a feed: {reason}. Nothing was added."
+FEED_UNKNOWN = "There is no feed #{id}. {p}feeds lists them."
+FEED_DELETED = "Feed #{id} ({url}) is no longer polled; its statements stay in the archive."
+FEED_POLL_SOON = "Feed #{id} will be fetched within a few seconds."
+FEEDS_HELD_TITLE = "Held feed entries"
+FEEDS_HELD_NONE = "No feed entry is waiting for release."
+FEED_HELD_LINE = "#{id} {title} (feed #{feed})"
+FEED_HELD_HINT = (
+    "{p}feeds release <id> sends one to subscribers, {p}feeds drop <id> never sends it."
+)
+FEED_RELEASED = "Statement #{id} released; sending it to {count} chats."
+FEED_RELEASED_ALL = "{n} held statements released; {count} deliveries queued."
+FEED_NOT_HELD = "Statement #{id} is not held."
+FEED_DROPPED = "Statement #{id} will not be sent; it stays in the archive."
+FEED_DROPPED_ALL = "{n} held statements will not be sent; they stay in the archive."
+# Why a fetch failed, shown in /feeds.
+FEED_HTTP_STATUS = "HTTP {status} {reason}"
+FEED_TIMEOUT = "no complete answer within {seconds:g} s"
+FEED_TOO_LARGE = "the feed is larger than {limit} bytes"
+FEED_TOO_MANY_REDIRECTS = "more than {limit} redirects"
+FEED_CONNECT_FAILED = "cannot connect: {reason}"
+FEED_NOT_WELL_FORMED = "not well-formed XML (line {line}: {reason})"
+FEED_NOT_WELL_FORMED_AT = "not well-formed XML ({reason})"
+FEED_NOT_A_FEED = "not an RSS or Atom feed (a web page?)"
+FEED_ENTRY_EMPTY = "entry has neither a title nor text"
+FEED_ENTRY_NO_TEXT = "entry has a title but no text"
+
+# --- Atom feeds of the archive (HTTP)
+ATOM_TAG_TITLE = "#{tag}"
+ATOM_REGION_TITLE = "{region}"
+ATOM_UNKNOWN_TAG = "No statement has this tag."
+ATOM_UNKNOWN_REGION = "No statement is about this region."
+ATOM_NOT_READY = "The archive is not open yet."
 
 # --- Telegram
 TG_NOT_A_COMMAND = "I answer commands: {p}help lists them, {p}latest shows the newest statements."

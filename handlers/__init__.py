@@ -109,7 +109,7 @@ def usage_error(ctx: Context, name: str) -> UsageError:
 
 
 # Register the commands (import for their side effect on REGISTRY).
-from handlers import admin, browse, subscriptions  # noqa: E402
+from handlers import admin, browse, feeds, subscriptions  # noqa: E402
 
 __all__ = [
     "REGISTRY",
@@ -124,6 +124,7 @@ __all__ = [
     "browse",
     "command",
     "dispatch",
+    "feeds",
     "subscriptions",
     "usage_error",
     "visible_commands",

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from bot import texts
 from bot.model import Button, Command, Paragraph, Reply, Statement
 from bot.regions import country_name, region_key
-from bot.store import Named
+from bot.store import Named, SearchTooBroad
 from bot.views import bold, card, full, italic, lines, reply, text
 from handlers import REGISTRY, UsageError, command, usage_error, visible_commands
 from handlers.context import Context
@@ -186,7 +186,10 @@ async def search(ctx: Context, cmd: Command) -> Reply:
         return await ctx.store.statements.search(words, limit, offset)
 
     title = texts.SEARCH_TITLE.format(words=f"“{words}”")
-    result = await result_page(ctx, title, f"search {words}", page, fetch)
+    try:
+        result = await result_page(ctx, title, f"search {words}", page, fetch)
+    except SearchTooBroad as exc:
+        raise UsageError(texts.SEARCH_TOO_BROAD.format(prefix=exc.prefix)) from None
     if result is None:
         return reply(texts.NO_RESULTS.format(words=f"“{words}”") if page == 1 else texts.NO_MORE)
     return result

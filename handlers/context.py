@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.config import FeedsConfig
 from bot.model import Chat, Filter, Statement, User
 from bot.store import Store
 
@@ -111,6 +112,7 @@ class Services:
     throttle: Throttle = field(default_factory=lambda: Throttle(20))
     pending: PendingActions = field(default_factory=lambda: PendingActions(600.0))
     on_enqueued: Callable[[], None] = lambda: None  # wakes the broadcaster
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)  # /addfeed's defaults and limits
 
     def context(self, chat: Chat, sender: User, questions: ChatQuestions, prefix: str) -> Context:
         return Context(self, chat, sender, sender.key in self.admins, questions, prefix)

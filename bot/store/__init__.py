@@ -7,8 +7,16 @@ from pathlib import Path
 from bot.store.audit import AuditEntry, AuditLog, Settings
 from bot.store.chats import ChatStore, Subscriber
 from bot.store.db import Database, SchemaError, latest_version
+from bot.store.feeds import FeedStore
 from bot.store.outbox import BroadcastStats, Outbox
-from bot.store.statements import ImportOutcome, ImportResult, Named, StatementStore, tag_key
+from bot.store.statements import (
+    ImportOutcome,
+    ImportResult,
+    Named,
+    SearchTooBroad,
+    StatementStore,
+    tag_key,
+)
 
 __all__ = [
     "AuditEntry",
@@ -17,6 +25,7 @@ __all__ = [
     "ImportResult",
     "Named",
     "SchemaError",
+    "SearchTooBroad",
     "Store",
     "Subscriber",
     "latest_version",
@@ -34,6 +43,7 @@ class Store:
         self.outbox = Outbox(db)
         self.audit = AuditLog(db)
         self.settings = Settings(db)
+        self.feeds = FeedStore(db)
 
     @classmethod
     async def open(cls, path: str | Path, *, target_version: int | None = None) -> Store:

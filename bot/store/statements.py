@@ -10,7 +10,8 @@ import enum
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -56,16 +57,56 @@ def _epoch(moment: datetime | None) -> int:
     return int(moment.timestamp())
 
 
+MAX_PREFIX_WORDS = 40  # an OR of more words costs FTS5 over 20 ms at a million statements
+_WORD = re.compile(r"[^\W_]+")  # what FTS5's unicode61 tokenizer keeps as a token
+
+
+class SearchTooBroad(ValueError):
+    """A prefix (`a*`) matches more words than one search may look through."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(f"{prefix}* matches more than {MAX_PREFIX_WORDS} words")
+        self.prefix = prefix
+
+
+def query_tokens(words: str) -> list[tuple[str, bool]]:
+    """User words → (word, is a prefix) pairs; quotes and operators are not words."""
+    out = []
+    for token in re.findall(r"[\w'’-]+\*?", words):
+        prefix = token.endswith("*")
+        token = token.rstrip("*")
+        if token:
+            out.append((token, prefix))
+    return out
+
+
 def fts_query(words: str) -> str:
     """User words → an FTS5 query that cannot be a syntax error: every word quoted."""
-    tokens = re.findall(r"[\w'’-]+\*?", words)
-    parts = []
-    for token in tokens:
-        prefix = token.endswith("*")
-        token = token.rstrip("*").replace('"', "")
-        if token:
-            parts.append(f'"{token}"' + ("*" if prefix else ""))
-    return " ".join(parts)
+    return " ".join(f'"{t}"' + ("*" if p else "") for t, p in query_tokens(words))
+
+
+def fold_word(word: str) -> str:
+    """A word as the index holds it (lower case, diacritics removed: `Réunion` → reunion)."""
+    word = word.lower()
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def index_words(texts: Iterable[str]) -> set[str]:
+    """The words the full-text index makes of these texts, for prefix search.
+
+    Splitting on white space is cheap; the regex and folding then run once per distinct
+    raw token of the whole batch, not once per word of every statement.
+    """
+    raw: set[str] = set()
+    for text in texts:
+        raw.update(text.split())
+    words: set[str] = set()
+    for token in raw:
+        words.update(_WORD.findall(fold_word(token)))
+    return words
 
 
 class StatementStore:
@@ -191,7 +232,9 @@ class StatementStore:
                 slugs = await self._insert_with_unique_slugs(conn, new_rows)
                 results = [
                     replace(r, statement=replace(r.statement, slug=slugs[r.statement.id]))
-                    if r.outcome is ImportOutcome.ADDED and r.statement.id in slugs
+                    if r.outcome is ImportOutcome.ADDED
+                    and r.statement.id in slugs
+                    and r.statement.slug != slugs[r.statement.id]
                     else r
                     for r in results
                 ]
@@ -212,6 +255,12 @@ class StatementStore:
                     )
             if linked:
                 await self._link(conn, linked)
+                # ~0.1 ms a statement of Python; a thread would only fight SQLite for the GIL.
+                words = index_words(t for st in linked for t in (st.title, st.body))
+                await conn.executemany(
+                    "INSERT OR IGNORE INTO search_words (word) VALUES (?)",
+                    [(w,) for w in sorted(words)],
+                )
             if deliver:
                 final: list[ImportResult] = []
                 for result in results:
@@ -348,8 +397,11 @@ class StatementStore:
         return await self._hydrate(rows)
 
     async def search(self, words: str, limit: int, offset: int = 0) -> list[Statement]:
-        """Statements matching every word (title or body), newest first."""
-        query = fts_query(words)
+        """Statements matching every word (title or body), newest first.
+
+        `word*` matches the words that start so; SearchTooBroad when those are too many.
+        """
+        query = await self._match_expression(words)
         if not query:
             return []
         rows = await self.db.fetchall(
@@ -360,43 +412,64 @@ class StatementStore:
         )
         return await self._hydrate(rows)
 
+    async def _match_expression(self, words: str) -> str:
+        """The FTS5 query for user words, prefixes spelled out as ORs of indexed words."""
+        parts = []
+        for token, prefix in query_tokens(words):
+            stem = fold_word(token)
+            if not prefix:
+                parts.append(f'"{token}"')
+            elif not _WORD.fullmatch(stem):  # `us-imp*`: a phrase prefix, left to FTS5
+                parts.append(f'"{token}"*')
+            else:
+                rows = await self.db.fetchall(
+                    "SELECT word FROM search_words WHERE word >= ? AND word < ? "
+                    "ORDER BY word LIMIT ?",
+                    (stem, stem + "\U0010ffff", MAX_PREFIX_WORDS + 1),
+                )
+                if not rows:
+                    return ""  # no indexed word starts so: nothing can match
+                if len(rows) > MAX_PREFIX_WORDS:
+                    raise SearchTooBroad(token)
+                parts.append("(" + " OR ".join(f'"{r[0]}"' for r in rows) + ")")
+        return " AND ".join(parts)
+
     async def count(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM statements"))
 
     async def tag(self, text: str) -> Named | None:
-        row = await self.db.fetchone("SELECT key, name FROM tags WHERE key = ?", (tag_key(text),))
-        return Named(row["key"], row["name"]) if row else None
+        """The tag as first written, if any statement has it now."""
+        row = await self.db.fetchone(
+            "SELECT key, name, uses FROM tags WHERE key = ? AND uses > 0", (tag_key(text),)
+        )
+        return Named(row["key"], row["name"], row["uses"]) if row else None
 
     async def region(self, text: str) -> Named | None:
         row = await self.db.fetchone(
-            "SELECT key, name FROM regions WHERE key = ?", (region_key(text),)
+            "SELECT key, name, uses FROM regions WHERE key = ? AND uses > 0", (region_key(text),)
         )
-        return Named(row["key"], row["name"]) if row else None
+        return Named(row["key"], row["name"], row["uses"]) if row else None
 
     async def tags(self, limit: int = 1000) -> list[Named]:
-        """Tags in use, most used first."""
+        """Tags in use, most used first (counts kept by triggers, see migration 004)."""
         rows = await self.db.fetchall(
-            "SELECT t.key, t.name, count(*) AS n FROM statement_tags st "
-            "JOIN tags t ON t.id = st.tag_id GROUP BY st.tag_id ORDER BY n DESC, t.name "
-            "LIMIT ?",
+            "SELECT key, name, uses FROM tags WHERE uses > 0 ORDER BY uses DESC, name LIMIT ?",
             (limit,),
         )
-        return [Named(r["key"], r["name"], r["n"]) for r in rows]
+        return [Named(r["key"], r["name"], r["uses"]) for r in rows]
 
     async def regions(self, limit: int = 1000) -> list[Named]:
         rows = await self.db.fetchall(
-            "SELECT r.key, r.name, count(*) AS n FROM statement_regions sr "
-            "JOIN regions r ON r.id = sr.region_id GROUP BY sr.region_id ORDER BY n DESC, r.name "
-            "LIMIT ?",
+            "SELECT key, name, uses FROM regions WHERE uses > 0 ORDER BY uses DESC, name LIMIT ?",
             (limit,),
         )
-        return [Named(r["key"], r["name"], r["n"]) for r in rows]
+        return [Named(r["key"], r["name"], r["uses"]) for r in rows]
 
     async def tag_names(self) -> list[str]:
-        return [r[0] for r in await self.db.fetchall("SELECT name FROM tags")]
+        return [r[0] for r in await self.db.fetchall("SELECT name FROM tags WHERE uses > 0")]
 
     async def region_names(self) -> list[str]:
-        return [r[0] for r in await self.db.fetchall("SELECT name FROM regions")]
+        return [r[0] for r in await self.db.fetchall("SELECT name FROM regions WHERE uses > 0")]
 
     async def _hydrate(self, rows: list[sqlite3.Row]) -> list[Statement]:
         if not rows:
