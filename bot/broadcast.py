@@ -37,6 +37,15 @@ from bot.views import announcement, full, reply
 log = logging.getLogger(__name__)
 
 CHAT_TIMES_KEPT = 4096  # per-chat next-send times kept before the expired ones are pruned
+CLAIM_PER_SENDER = 4  # a batch claims this many deliveries per concurrent send
+# Pace at 97 % of a configured limit: the platform counts arrivals, and network and
+# scheduling jitter bunch arrivals up that left here evenly spaced.
+HEADROOM = 0.97
+
+
+def claim_size(config: BroadcastConfig) -> int:
+    """Deliveries one batch marks `sending`: the most a crash can make repeat."""
+    return config.concurrency * CLAIM_PER_SENDER
 
 
 class Pacer:
@@ -107,7 +116,7 @@ class Broadcaster:
         self.config = config or BroadcastConfig()
         self.stats: dict[str, WorkerStats] = {name: WorkerStats() for name in platforms}
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in platforms}
-        self._pacers = {name: Pacer(p.global_rate()) for name, p in platforms.items()}
+        self._pacers = {name: Pacer(p.global_rate() * HEADROOM) for name, p in platforms.items()}
         # chat id → monotonic time its next message may start, set when a send starts.
         self._chat_next: dict[str, dict[str, float]] = {name: {} for name in platforms}
         self._prune_at: dict[str, int] = dict.fromkeys(platforms, CHAT_TIMES_KEPT)
@@ -161,7 +170,7 @@ class Broadcaster:
         while not self._stopping:
             self.last_loop_at[name] = time.monotonic()
             try:
-                batch = await self.store.outbox.due(name, self.config.concurrency * 4)
+                batch = await self.store.outbox.due(name, claim_size(self.config))
                 if not batch:
                     await self._idle(name, wake)
                     continue
@@ -190,6 +199,8 @@ class Broadcaster:
         later: dict[int, float] = {}
         planned: set[str] = set()
         waiting = self._waiting[name]
+        if len(waiting) > CHAT_TIMES_KEPT:  # chats whose waiting delivery was dropped
+            waiting.clear()
         for delivery in sorted(batch, key=lambda d: d.id):  # a chat's oldest first
             # The chat's own limit: leave it for later, do not hold the batch up.
             key = delivery.chat.chat_id
@@ -214,27 +225,34 @@ class Broadcaster:
         await self.store.outbox.mark_sending([d.id for d in ready])
         semaphore = asyncio.Semaphore(self.config.concurrency)
         sent: list[tuple[int, str]] = []
-        unsent: list[int] = []
+        started: set[int] = set()
 
         async def one(delivery: Delivery) -> None:
             async with semaphore:
                 if self._stopping or not await self._pacers[name].wait(self._stop_event):
-                    unsent.append(delivery.id)  # shutting down: not sent, not attempted
-                    return
+                    return  # shutting down: not sent, not attempted
+                started.add(delivery.id)
                 # From the real start, not the batch's plan: a batch at 30/s lasts seconds.
-                chat_next[delivery.chat.chat_id] = time.monotonic() + platform.chat_interval(
-                    delivery.chat
-                )
+                interval = platform.chat_interval(delivery.chat) / HEADROOM
+                chat_next[delivery.chat.chat_id] = time.monotonic() + interval
                 outcome = await metrics.timed_send(name, self._send(platform, delivery))
                 if isinstance(outcome, Sent):
                     sent.append((delivery.id, outcome.message_id))
                 else:
                     await self._record(name, delivery, outcome)
 
-        await asyncio.gather(*(one(d) for d in ready))
-        await self.store.outbox.mark_sent(sent)
-        await self.store.outbox.release(unsent)
-        self.stats[name].sent += len(sent)
+        try:
+            results = await asyncio.gather(*(one(d) for d in ready), return_exceptions=True)
+        finally:
+            # Also when a failure or stop's cancellation cut the batch short: what was sent
+            # is recorded, what never started goes back to pending, so only requests that
+            # were really in flight stay `sending` (and may repeat after a restart).
+            await self.store.outbox.mark_sent(sent)
+            await self.store.outbox.release([d.id for d in ready if d.id not in started])
+            self.stats[name].sent += len(sent)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _keep_order(
         self, name: str, ready: list[Delivery], later: dict[int, float], due: float
