@@ -478,19 +478,16 @@ class StatementStore:
         marks = placeholders(ids)
         tags: dict[int, list[str]] = {i: [] for i in ids}
         regions: dict[int, list[str]] = {i: [] for i in ids}
+        # One query for both: every round trip to the database thread adds to a page's latency.
         for r in await self.db.fetchall(
-            "SELECT st.statement_id, t.name FROM statement_tags st JOIN tags t ON t.id = st.tag_id "
-            f"WHERE st.statement_id IN ({marks}) ORDER BY st.statement_id, st.position",
-            ids,
+            "SELECT st.statement_id, 0, st.position, t.name FROM statement_tags st "
+            f"JOIN tags t ON t.id = st.tag_id WHERE st.statement_id IN ({marks}) "
+            "UNION ALL SELECT sr.statement_id, 1, sr.position, g.name FROM statement_regions sr "
+            f"JOIN regions g ON g.id = sr.region_id WHERE sr.statement_id IN ({marks}) "
+            "ORDER BY 1, 2, 3",
+            [*ids, *ids],
         ):
-            tags[r[0]].append(r[1])
-        for r in await self.db.fetchall(
-            "SELECT sr.statement_id, g.name FROM statement_regions sr "
-            "JOIN regions g ON g.id = sr.region_id "
-            f"WHERE sr.statement_id IN ({marks}) ORDER BY sr.statement_id, sr.position",
-            ids,
-        ):
-            regions[r[0]].append(r[1])
+            (regions if r[1] else tags)[r[0]].append(r[3])
         return [
             Statement(
                 id=r["id"],
