@@ -6,11 +6,13 @@ single statement from /publish and a million from the benchmark take the same pa
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import re
 import sqlite3
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -80,9 +82,23 @@ def query_tokens(words: str) -> list[tuple[str, bool]]:
     return out
 
 
+def single_tokens(token: str, prefix: bool) -> list[tuple[str, bool]]:
+    """One user word → the index tokens it makes (`US-imp*` → us, imp*), folded.
+
+    The index keeps no positions (migration 006), so a word the tokenizer splits is asked
+    as its parts ANDed, never as a phrase; only the last part keeps the prefix star.
+    """
+    parts = _WORD.findall(fold_word(token))
+    return [(part, prefix and i == len(parts) - 1) for i, part in enumerate(parts)]
+
+
 def fts_query(words: str) -> str:
-    """User words → an FTS5 query that cannot be a syntax error: every word quoted."""
-    return " ".join(f'"{t}"' + ("*" if p else "") for t, p in query_tokens(words))
+    """User words → an FTS5 query that cannot be a syntax error: every token quoted."""
+    return " ".join(
+        f'"{t}"' + ("*" if p else "")
+        for word, prefix in query_tokens(words)
+        for t, p in single_tokens(word, prefix)
+    )
 
 
 def fold_word(word: str) -> str:
@@ -109,9 +125,15 @@ def index_words(texts: Iterable[str]) -> set[str]:
     return words
 
 
+KNOWN_WORDS_LIMIT = 200_000  # ~15 MB of words; past it the cache starts over
+
+
 class StatementStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Words known to be in search_words (which only grows): a batch inserts only the
+        # others. Filled after a commit, so a rolled-back batch leaves nothing unknown out.
+        self._known_words: set[str] = set()
 
     # ----------------------------------------------------------------------- writes
 
@@ -238,6 +260,23 @@ class StatementStore:
                     else r
                     for r in results
                 ]
+            # Listing the words (~0.1 ms a statement of Python) runs in a thread while the
+            # database thread indexes the batch in one statement, outside the GIL (a thread
+            # next to executemany's row by row binding would only fight it for the GIL).
+            words_job = (
+                asyncio.get_running_loop().run_in_executor(
+                    None, index_words, [t for st in linked for t in (st.title, st.body)]
+                )
+                if linked
+                else None
+            )
+            if new_rows:
+                # The index, in one statement for the batch (see migration 004 for why).
+                await conn.execute(
+                    "INSERT INTO statements_fts (rowid, title, body) "
+                    "SELECT id, title, body FROM statements WHERE id BETWEEN ? AND ?",
+                    (new_rows[0][0], new_rows[-1][0]),
+                )
             if updates:
                 await conn.executemany(
                     "UPDATE statements SET title = ?, body = ?, published_at = ?, source = ?, "
@@ -245,6 +284,7 @@ class StatementStore:
                     updates,
                 )
                 ids = [u[-1] for u in updates]
+                await _uncount_links(conn, ids)
                 for chunk in _chunks(ids):
                     marks = placeholders(chunk)
                     await conn.execute(
@@ -253,13 +293,13 @@ class StatementStore:
                     await conn.execute(
                         f"DELETE FROM statement_regions WHERE statement_id IN ({marks})", chunk
                     )
-            if linked:
+            new_words: set[str] = set()
+            if words_job is not None:
                 await self._link(conn, linked)
-                # ~0.1 ms a statement of Python; a thread would only fight SQLite for the GIL.
-                words = index_words(t for st in linked for t in (st.title, st.body))
+                new_words = (await words_job) - self._known_words
                 await conn.executemany(
                     "INSERT OR IGNORE INTO search_words (word) VALUES (?)",
-                    [(w,) for w in sorted(words)],
+                    [(w,) for w in sorted(new_words)],
                 )
             if deliver:
                 final: list[ImportResult] = []
@@ -274,6 +314,9 @@ class StatementStore:
                         result = replace(result, deliveries=count)
                     final.append(result)
                 results = final
+        if len(self._known_words) + len(new_words) > KNOWN_WORDS_LIMIT:
+            self._known_words.clear()
+        self._known_words.update(new_words)
         return results
 
     async def _insert_with_unique_slugs(
@@ -299,11 +342,6 @@ class StatementStore:
             "language, content_hash, created_at, updated_at, published_by, reported) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             fixed,
-        )
-        # The index, in one statement for the batch (see migration 004 for why).
-        await conn.executemany(
-            "INSERT INTO statements_fts (rowid, title, body) VALUES (?, ?, ?)",
-            [(row[0], row[3], row[4]) for row in fixed],
         )
         return {int(row[0]): str(row[1]) for row in fixed}  # type: ignore[call-overload]
 
@@ -340,15 +378,18 @@ class StatementStore:
                 "VALUES (?, ?, ?, ?)",
                 tag_rows,
             )
+            await _add_uses(conn, "tags", Counter(r[0] for r in tag_rows))
         if region_rows:
             await conn.executemany(
                 "INSERT INTO statement_regions (region_id, published_at, statement_id, position) "
                 "VALUES (?, ?, ?, ?)",
                 region_rows,
             )
+            await _add_uses(conn, "regions", Counter(r[0] for r in region_rows))
 
     async def delete(self, statement_id: int) -> bool:
         async with self.db.transaction() as conn:
+            await _uncount_links(conn, [statement_id])
             cursor = await conn.execute("DELETE FROM statements WHERE id = ?", (statement_id,))
             return cursor.rowcount > 0
 
@@ -415,22 +456,20 @@ class StatementStore:
     async def _match_expression(self, words: str) -> str:
         """The FTS5 query for user words, prefixes spelled out as ORs of indexed words."""
         parts = []
-        for token, prefix in query_tokens(words):
-            stem = fold_word(token)
-            if not prefix:
-                parts.append(f'"{token}"')
-            elif not _WORD.fullmatch(stem):  # `us-imp*`: a phrase prefix, left to FTS5
-                parts.append(f'"{token}"*')
-            else:
+        for word, is_prefix in query_tokens(words):
+            for token, prefix in single_tokens(word, is_prefix):
+                if not prefix:
+                    parts.append(f'"{token}"')
+                    continue
                 rows = await self.db.fetchall(
                     "SELECT word FROM search_words WHERE word >= ? AND word < ? "
                     "ORDER BY word LIMIT ?",
-                    (stem, stem + "\U0010ffff", MAX_PREFIX_WORDS + 1),
+                    (token, token + "\U0010ffff", MAX_PREFIX_WORDS + 1),
                 )
                 if not rows:
                     return ""  # no indexed word starts so: nothing can match
                 if len(rows) > MAX_PREFIX_WORDS:
-                    raise SearchTooBroad(token)
+                    raise SearchTooBroad(word)
                 parts.append("(" + " OR ".join(f'"{r[0]}"' for r in rows) + ")")
         return " AND ".join(parts)
 
@@ -451,7 +490,7 @@ class StatementStore:
         return Named(row["key"], row["name"], row["uses"]) if row else None
 
     async def tags(self, limit: int = 1000) -> list[Named]:
-        """Tags in use, most used first (counts kept by triggers, see migration 004)."""
+        """Tags in use, most used first (counts kept by add_many and delete, see 006)."""
         rows = await self.db.fetchall(
             "SELECT key, name, uses FROM tags WHERE uses > 0 ORDER BY uses DESC, name LIMIT ?",
             (limit,),
@@ -522,6 +561,33 @@ async def _ensure_named(
         ):
             ids[row[0]] = row[1]
     return ids
+
+
+async def _add_uses(conn: aiosqlite.Connection, table: str, uses: Counter[int]) -> None:
+    """Tag or region counts by id, one UPDATE per distinct id of the batch (migration 006)."""
+    await conn.executemany(
+        f"UPDATE {table} SET uses = uses + ? WHERE id = ?",
+        [(n, ident) for ident, n in sorted(uses.items())],
+    )
+
+
+async def _uncount_links(conn: aiosqlite.Connection, statement_ids: list[int]) -> None:
+    """Take these statements' links off the tag and region counts, before they go."""
+    for table, links, column in (
+        ("tags", "statement_tags", "tag_id"),
+        ("regions", "statement_regions", "region_id"),
+    ):
+        uses: Counter[int] = Counter()
+        for chunk in _chunks(statement_ids):
+            rows = await _all(
+                conn,
+                f"SELECT {column}, count(*) FROM {links} "
+                f"WHERE statement_id IN ({placeholders(chunk)}) GROUP BY {column}",
+                chunk,
+            )
+            uses.update({r[0]: -r[1] for r in rows})
+        if uses:
+            await _add_uses(conn, table, uses)
 
 
 async def _free_slug(conn: aiosqlite.Connection, base: str, taken: set[str]) -> str:
