@@ -4,8 +4,8 @@ Start: database lock → store (migrations) → handlers' services → platforms
 broadcaster → feed poller (`[feeds] enabled`) → inbox watcher (`[inbox] dir`) → HTTP
 endpoint (when `http.listen` is set).
 Stop (SIGTERM, SIGINT, or the console's Ctrl-D): the HTTP endpoint closes, the sources
-stop adding statements, platforms stop receiving, the broadcaster lets in-flight sends
-finish, the store closes, the lock is released. Within 10 s. A start that fails half-way
+stop adding statements, the broadcaster lets in-flight sends finish (it needs the
+platforms' connections), platforms stop, the store closes, the lock is released. Within 10 s. A start that fails half-way
 stops what it had started.
 """
 
@@ -144,13 +144,14 @@ class Service:
                     await asyncio.wait_for(source.stop(), 5.0)
                 except Exception:
                     log.exception("%s did not stop cleanly", type(source).__name__)
-        for name, platform in self.platforms.items():
-            try:
-                await asyncio.wait_for(platform.stop(), 5.0)
-            except Exception:
-                log.exception("platform %s did not stop cleanly", name)
+        # The broadcaster first: its in-flight sends need the platforms' connections.
         if self.broadcaster is not None:
             await self.broadcaster.stop(grace=4.0)
+        for name, platform in self.platforms.items():
+            try:
+                await asyncio.wait_for(platform.stop(), 4.0)
+            except Exception:
+                log.exception("platform %s did not stop cleanly", name)
         if self.store is not None:
             await self.store.close()
         if self.lock is not None:
