@@ -5,8 +5,8 @@ broadcaster → feed poller (`[feeds] enabled`) → inbox watcher (`[inbox] dir`
 endpoint (when `http.listen` is set).
 Stop (SIGTERM, SIGINT, or the console's Ctrl-D): the HTTP endpoint closes, the sources
 stop adding statements, the broadcaster lets in-flight sends finish (it needs the
-platforms' connections), platforms stop, the store closes, the lock is released. Within 10 s. A start that fails half-way
-stops what it had started.
+platforms' connections), platforms stop, the store closes, the lock is released.
+Within 10 s. A start that fails half-way stops what it had started.
 """
 
 from __future__ import annotations
