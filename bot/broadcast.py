@@ -41,6 +41,9 @@ CLAIM_PER_SENDER = 4  # a batch claims this many deliveries per concurrent send
 # Pace at 97 % of a configured limit: the platform counts arrivals, and network and
 # scheduling jitter bunch arrivals up that left here evenly spaced.
 HEADROOM = 0.97
+# Seconds between looks at an empty outbox: `statement-bot publish` runs in another
+# process and cannot wake() the broadcaster, so this bounds its wait (one index probe).
+IDLE_POLL = 0.5
 
 
 def claim_size(config: BroadcastConfig) -> int:
@@ -183,7 +186,7 @@ class Broadcaster:
 
     async def _idle(self, name: str, wake: asyncio.Event) -> None:
         next_at = await self.store.outbox.next_due_at(name)
-        timeout = 1.0 if next_at is None else max(0.01, min(1.0, next_at - time.time()))
+        timeout = IDLE_POLL if next_at is None else max(0.01, min(IDLE_POLL, next_at - time.time()))
         wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout)
@@ -222,7 +225,8 @@ class Broadcaster:
             await self.store.outbox.defer(later)
         if not ready:
             return
-        await self.store.outbox.mark_sending([d.id for d in ready])
+        claimed = await self.store.outbox.mark_sending([d.id for d in ready])
+        ready = [d for d in ready if d.id in claimed]
         semaphore = asyncio.Semaphore(self.config.concurrency)
         sent: list[tuple[int, str]] = []
         started: set[int] = set()
@@ -238,8 +242,18 @@ class Broadcaster:
                 outcome = await metrics.timed_send(name, self._send(platform, delivery))
                 if isinstance(outcome, Sent):
                     sent.append((delivery.id, outcome.message_id))
+                    if len(sent) >= self.config.concurrency:
+                        await flush()
                 else:
                     await self._record(name, delivery, outcome)
+
+        async def flush() -> None:
+            """Record what was sent so far: a crash then repeats fewer than 2 x concurrency
+            messages, not the whole claimed batch (which at 30/s is two seconds of sends)."""
+            done = sent[:]
+            del sent[:]
+            self.stats[name].sent += len(done)
+            await asyncio.shield(self.store.outbox.mark_sent(done))  # even if stop cancels
 
         try:
             results = await asyncio.gather(*(one(d) for d in ready), return_exceptions=True)
@@ -247,9 +261,8 @@ class Broadcaster:
             # Also when a failure or stop's cancellation cut the batch short: what was sent
             # is recorded, what never started goes back to pending, so only requests that
             # were really in flight stay `sending` (and may repeat after a restart).
-            await self.store.outbox.mark_sent(sent)
+            await flush()
             await self.store.outbox.release([d.id for d in ready if d.id not in started])
-            self.stats[name].sent += len(sent)
         for result in results:
             if isinstance(result, BaseException):
                 raise result

@@ -181,16 +181,23 @@ class Outbox:
         )
         return {r[0]: (r[1], r[2]) for r in rows}  # the last one written wins: the oldest
 
-    async def mark_sending(self, ids: Sequence[int]) -> None:
+    async def mark_sending(self, ids: Sequence[int]) -> set[int]:
+        """Claim these deliveries; returns the ids claimed. One that is no longer pending
+        (dropped by an unsubscribe since it was read, or never committed: reads share the
+        connection with other coroutines' open transactions) is not, and must not be sent."""
         if not ids:
-            return
+            return set()
         now = time.time()
-        async with self.db.transaction() as conn:
-            await conn.execute(
+        async with (
+            self.db.transaction() as conn,
+            conn.execute(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, "
-                f"updated_at = ? WHERE id IN ({placeholders(ids)}) AND state = 'pending'",
+                f"updated_at = ? WHERE id IN ({placeholders(ids)}) AND state = 'pending' "
+                "RETURNING id",
                 (now, *ids),
-            )
+            ) as cursor,
+        ):
+            return {row[0] for row in await cursor.fetchall()}
 
     async def mark_sent(self, results: Sequence[tuple[int, str]]) -> None:
         """Record sent deliveries with the platform's message ids, in one transaction."""
