@@ -113,6 +113,9 @@ class ConsolePlatform:
         if interactive:
             self._enable_history()
             self.out.write(texts.CONSOLE_BANNER + "\n\n")
+        elif self.out is sys.stdout:
+            # Scripted use: keep stdout for the answers, still say what is running.
+            sys.stderr.write(texts.CONSOLE_BANNER + "\n")
         try:
             while self._running:
                 line = await self._read_line(interactive, texts.CONSOLE_PROMPT)
