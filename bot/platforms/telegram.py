@@ -72,6 +72,7 @@ from bot.model import (
     User,
 )
 from bot.platforms.base import answer, parse_command_text
+from bot.platforms.telegram_request import AiohttpRequest
 from bot.render import TELEGRAM_LIMIT, split, to_html
 from bot.views import full, reply
 from handlers import REGISTRY, dispatch, visible_commands
@@ -173,14 +174,16 @@ class TelegramPlatform:
         self.services = services
         self.max_part_wait = MAX_PART_WAIT
         self._tokens: OrderedDict[str, str] = OrderedDict()
+        self._render_cache: OrderedDict[int, tuple[Reply, list[tuple[str, Any, Any]]]] = (
+            OrderedDict()
+        )
         self._running = False
         self.app: TgApplication = (
             Application.builder()
             .token(config.token)
             .base_url(config.api_url)
             .concurrent_updates(CONCURRENT_UPDATES)
-            .connection_pool_size(CONNECTION_POOL)
-            .pool_timeout(10.0)
+            .request(AiohttpRequest(CONNECTION_POOL, pool_timeout=10.0))
             .job_queue(None)
             .build()
         )
@@ -274,19 +277,34 @@ class TelegramPlatform:
 
     # ----------------------------------------------------------------- sending
 
+    def _rendered(self, reply: Reply) -> list[tuple[str, Any, Any]]:
+        """(html, keyboard, preview) per part; a broadcast sends one Reply object to
+        thousands of chats, so it is rendered once, not once per chat."""
+        cached = self._render_cache.get(id(reply))
+        if cached is not None and cached[0] is reply:
+            return cached[1]
+        parts = [
+            (to_html(part), self._markup(part.buttons), self._preview(part))
+            for part in split(reply, TELEGRAM_LIMIT)
+        ]
+        self._render_cache[id(reply)] = (reply, parts)
+        while len(self._render_cache) > 32:
+            self._render_cache.popitem(last=False)
+        return parts
+
     async def send(self, chat: Chat, reply: Reply) -> Outcome:
-        parts = split(reply, TELEGRAM_LIMIT)
+        parts = self._rendered(reply)
         first: str | None = None
-        for index, part in enumerate(parts):
+        for index, (html_text, markup, preview) in enumerate(parts):
             waited = 0.0
             while True:
                 try:
                     message = await self.app.bot.send_message(
                         _api_chat_id(chat.chat_id),
-                        to_html(part),
+                        html_text,
                         parse_mode=ParseMode.HTML,
-                        reply_markup=self._markup(part.buttons),
-                        link_preview_options=self._preview(part),
+                        reply_markup=markup,
+                        link_preview_options=preview,
                         allow_paid_broadcast=True if self.config.rates.paid_broadcast else None,
                     )
                     break
