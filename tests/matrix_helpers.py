@@ -8,10 +8,9 @@ answer to that event" instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +34,6 @@ NO_RETRY = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=2, request_timeo
 def unique(name: str) -> str:
     """Localparts unique per test: the session server is shared by every test."""
     return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-async def wait_for(
-    predicate: Callable[[], Any | Awaitable[Any]], within: float = 10.0, step: float = 0.05
-) -> Any:
-    """Poll until predicate() (sync or async) is truthy; return its value."""
-    end = time.monotonic() + within
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(step)
 
 
 def replied_to(event: Any) -> str | None:

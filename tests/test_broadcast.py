@@ -11,9 +11,9 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import Callable
 
 import pytest
+from polling import eventually
 
 from bot.broadcast import Broadcaster
 from bot.config import BroadcastConfig
@@ -103,22 +103,6 @@ def statement(title: str = "Down with drones", tags: str = "#Iran") -> Statement
 FAST = BroadcastConfig(max_attempts=3, backoff_base=0.01, backoff_max=0.05, concurrency=8)
 
 
-async def wait_until(predicate: Callable[[], object], limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if await _value(predicate):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
-async def _value(predicate: Callable[[], object]) -> object:
-    result = predicate()
-    if asyncio.iscoroutine(result):
-        return await result
-    return result
-
-
 async def states(store: Store) -> dict[str, int]:
     rows = await store.db.fetchall("SELECT state, count(*) FROM deliveries GROUP BY state")
     return {r[0]: r[1] for r in rows}
@@ -152,8 +136,8 @@ async def test_each_matching_chat_gets_the_statement_once(store: Store, platform
         result = await store.statements.add(statement(), deliver=True, published_by="fake:9")
         assert result.deliveries == 4
         broadcaster.wake()
-        await wait_until(lambda: len(platform.sent) == 4)
-        await wait_until(lambda: _sent_count(store, 4))
+        await eventually(lambda: len(platform.sent) == 4)
+        await eventually(lambda: _sent_count(store, 4))
     finally:
         await broadcaster.stop()
     assert sorted(c for _, c, _ in platform.sent) == ["1", "2", "3", "4"]
@@ -173,7 +157,7 @@ async def test_retry_after_waits_and_does_not_count_an_attempt(store: Store, pla
     try:
         await store.statements.add(statement(), deliver=True)
         broadcaster.wake()
-        await wait_until(lambda: _sent_count(store, 1))
+        await eventually(lambda: _sent_count(store, 1))
     finally:
         await broadcaster.stop()
     first_try, _ = platform.attempts[0]
@@ -192,7 +176,7 @@ async def test_gone_deactivates_the_chat_and_drops_its_pending(store: Store, pla
     try:
         await store.statements.add(statement(), deliver=True)
         broadcaster.wake()
-        await wait_until(lambda: _dropped_and_sent(store))
+        await eventually(lambda: _dropped_and_sent(store))
     finally:
         await broadcaster.stop()
     subs = await store.chats.for_chat(chat(1))
@@ -216,7 +200,7 @@ async def test_moved_updates_the_chat_and_delivers_there(store: Store, platform)
     try:
         await store.statements.add(statement(), deliver=True)
         broadcaster.wake()
-        await wait_until(lambda: _sent_count(store, 1))
+        await eventually(lambda: _sent_count(store, 1))
     finally:
         await broadcaster.stop()
     assert [c for _, c, _ in platform.sent] == ["-1005"]
@@ -233,7 +217,7 @@ async def test_transient_errors_retry_with_backoff_then_fail(store: Store, platf
     try:
         await store.statements.add(statement(), deliver=True)
         broadcaster.wake()
-        await wait_until(lambda: _sent_and_failed(store))
+        await eventually(lambda: _sent_and_failed(store))
     finally:
         await broadcaster.stop()
     row = await store.db.fetchone(
@@ -260,7 +244,7 @@ async def test_permanent_error_fails_at_once_keeping_the_error(store: Store, pla
     try:
         await store.statements.add(statement(), deliver=True)
         broadcaster.wake()
-        await wait_until(lambda: _failed(store))
+        await eventually(lambda: _failed(store))
     finally:
         await broadcaster.stop()
     assert await store.db.fetchval("SELECT last_error FROM deliveries") == "message is too long"
@@ -279,7 +263,7 @@ async def test_interrupted_sends_are_resumed_after_a_restart(store: Store, platf
     await store.outbox.mark_sending([d.id for d in due[:3]])  # the crash happened here
     broadcaster = await run(store, platform)
     try:
-        await wait_until(lambda: _sent_count(store, 5))
+        await eventually(lambda: _sent_count(store, 5))
     finally:
         await broadcaster.stop()
     assert sorted(c for _, c, _ in platform.sent) == ["1", "2", "3", "4", "5"]
@@ -294,7 +278,7 @@ async def test_one_chat_is_not_sent_to_faster_than_its_interval(store: Store) ->
         await store.statements.add(statement("Two"), deliver=True)
         await store.outbox.announce("Three", "test", Filter(FilterKind.ALL))
         broadcaster.wake()
-        await wait_until(lambda: len(platform.sent) == 3)
+        await eventually(lambda: len(platform.sent) == 3)
     finally:
         await broadcaster.stop()
     times = [t for t, _, _ in platform.sent]
@@ -309,7 +293,7 @@ async def test_global_rate_is_respected(store: Store) -> None:
     try:
         await store.statements.add(statement(), deliver=True)
         broadcaster.wake()
-        await wait_until(lambda: len(platform.sent) == 30)
+        await eventually(lambda: len(platform.sent) == 30)
     finally:
         await broadcaster.stop()
     starts = sorted(t for t, _ in platform.attempts)
@@ -327,7 +311,7 @@ async def test_the_publisher_gets_a_report_when_done(store: Store, platform) -> 
     try:
         result = await store.statements.add(statement(), deliver=True, published_by="fake:77")
         broadcaster.wake()
-        await wait_until(lambda: len(platform.direct) == 1, limit=5)
+        await eventually(lambda: len(platform.direct) == 1, timeout=5)
     finally:
         await broadcaster.stop()
     user, text = platform.direct[0]
@@ -344,7 +328,7 @@ async def test_stop_is_prompt_even_with_a_backlog(store: Store) -> None:
     broadcaster = await run(store, platform)
     await store.statements.add(statement(), deliver=True)
     broadcaster.wake()
-    await wait_until(lambda: len(platform.sent) >= 2)
+    await eventually(lambda: len(platform.sent) >= 2)
     started = time.monotonic()
     await broadcaster.stop(grace=2.0)
     assert time.monotonic() - started < 3.0
@@ -354,6 +338,6 @@ async def test_stop_is_prompt_even_with_a_backlog(store: Store) -> None:
     platform.rate = 0.0
     second = await run(store, ScriptedPlatform())
     try:
-        await wait_until(lambda: _sent_count(store, 50), limit=15)
+        await eventually(lambda: _sent_count(store, 50), timeout=15)
     finally:
         await second.stop()

@@ -7,7 +7,6 @@ become the right outcome, and that pacing keeps below Telegram's real flood limi
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from polling import eventually
 from telegram_api import FakeTelegram
 
 from bot.broadcast import Broadcaster
@@ -74,20 +74,6 @@ def statement(n: int) -> Any:
     return parse_statement(
         f"IRAN - Statement number {n}\n\nA paragraph of statement {n}.\n\n#Iran #Drones"
     )
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
-    """Poll a plain or async check until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
-        await asyncio.sleep(0.02)
 
 
 async def start(

@@ -15,11 +15,11 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from polling import eventually
 from telegram_api import FakeTelegram
 
 from bot.broadcast import claim_size
@@ -96,19 +96,6 @@ class World:
         finally:
             await store.close()
         return {r[0]: r[1] for r in rows}
-
-
-async def eventually(check: Callable[[], object], timeout: float, what: str) -> None:  # noqa: ASYNC109
-    """Poll a plain or async check (the fake keeps serving meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 async def drained(world: World) -> bool:

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from matrix_helpers import Human, unique, wait_for
+from matrix_helpers import Human, unique
 from nio import MegolmEvent, RoomMemberEvent, RoomMessageNotice, RoomPreset
+from polling import eventually
 from synapse import RegisteredUser, Synapse
 
 from bot import texts
@@ -417,7 +418,7 @@ async def test_kicked_room_is_gone_and_deactivated(
         known = await store.chats.get("matrix", room_id)
         return known is not None and not known[1]
 
-    await wait_for(deactivated, within=15)
+    await eventually(deactivated, timeout=15)
     assert await store.chats.for_chat(chat) == []
     outcome = await platform.send(chat, reply("anyone there?"))
     assert isinstance(outcome, Gone), outcome
@@ -436,7 +437,7 @@ async def test_leaves_a_room_where_it_is_alone(
         joined = await platform.client.joined_rooms()  # type: ignore[union-attr]
         return room_id not in joined.rooms  # type: ignore[union-attr]
 
-    await wait_for(bot_left, within=15, step=0.2)
+    await eventually(bot_left, timeout=15, step=0.2)
 
 
 async def test_send_direct_opens_a_dm(
@@ -477,7 +478,7 @@ async def test_room_upgrade_keeps_subscriptions(
         known = await store.chats.get("matrix", new_room)
         return known if known and known[1] else None
 
-    chat, _ = await wait_for(moved, within=15)
+    chat, _ = await eventually(moved, timeout=15)
     assert chat.kind is ChatKind.ROOM
     assert [str(s.filter) for s in await store.chats.for_chat(chat)] == ["all"]
     assert await store.chats.get("matrix", room_id) is None

@@ -19,9 +19,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import tomllib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ import pytest
 import pytest_asyncio
 import yaml
 from conftest import ROOT, SAMPLE
+from polling import eventually
 from prometheus_client.parser import text_string_to_metric_families
 from synapse import Synapse, free_port
 from telegram_api import FakeTelegram
@@ -56,20 +56,6 @@ ADMIN = 4242
 # Distinctive so that a match in the logs can only be a leak.
 TOKEN = "918273:AAE-opsS3cretT0ken_q7Zx"
 MATRIX_PASSWORD = "matrix-Pa55word-9c1d7f"
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:  # noqa: ASYNC109
-    """Polls an async or plain check until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
-        await asyncio.sleep(0.05)
 
 
 def statement_text(n: int) -> str:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from conftest import SAMPLE
+from polling import eventually
 from telegram_api import FakeTelegram, parse_html
 
 from bot import texts
@@ -96,20 +97,6 @@ class Bot:
         await self.ask(chat_id, user_id, "/help@" + self.fake.bot_username)
         await asyncio.sleep(0.05)
         assert len(self.fake.messages_to(chat_id)) == before + 1
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
-    """Polls an async or plain check until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
-        await asyncio.sleep(0.02)
 
 
 def statement(

@@ -420,19 +420,20 @@ class StatementStore:
         return await self._hydrate(rows)
 
     async def by_tag(self, key: str, limit: int, offset: int = 0) -> list[Statement]:
-        rows = await self.db.fetchall(
-            "SELECT s.* FROM tags t JOIN statement_tags st ON st.tag_id = t.id "
-            "JOIN statements s ON s.id = st.statement_id WHERE t.key = ? "
-            "ORDER BY st.published_at DESC, st.statement_id DESC LIMIT ? OFFSET ?",
-            (key, limit, offset),
-        )
-        return await self._hydrate(rows)
+        return await self._linked("tags", "statement_tags", "tag_id", key, limit, offset)
 
     async def by_region(self, key: str, limit: int, offset: int = 0) -> list[Statement]:
+        return await self._linked("regions", "statement_regions", "region_id", key, limit, offset)
+
+    async def _linked(
+        self, table: str, links: str, column: str, key: str, limit: int, offset: int
+    ) -> list[Statement]:
+        """Newest statements linked to one tag or region: one range scan of the link
+        table's (id, published_at, statement_id) primary key."""
         rows = await self.db.fetchall(
-            "SELECT s.* FROM regions r JOIN statement_regions sr ON sr.region_id = r.id "
-            "JOIN statements s ON s.id = sr.statement_id WHERE r.key = ? "
-            "ORDER BY sr.published_at DESC, sr.statement_id DESC LIMIT ? OFFSET ?",
+            f"SELECT s.* FROM {table} n JOIN {links} l ON l.{column} = n.id "
+            "JOIN statements s ON s.id = l.statement_id WHERE n.key = ? "
+            "ORDER BY l.published_at DESC, l.statement_id DESC LIMIT ? OFFSET ?",
             (key, limit, offset),
         )
         return await self._hydrate(rows)
