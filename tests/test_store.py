@@ -13,7 +13,7 @@ from bot.model import Chat, ChatKind, DeliveryState, Filter, FilterKind, Stateme
 from bot.regions import region_key
 from bot.statements import parse_statement
 from bot.store import ImportOutcome, SearchTooBroad, Store, tag_key
-from bot.store.statements import MAX_PREFIX_WORDS, index_words
+from bot.store.statements import MAX_PREFIX_WORDS
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -284,19 +284,26 @@ async def test_prefix_matching_too_many_words_is_refused(store: Store) -> None:
     assert len(await store.statements.search("zz00*", 5)) == 1  # 10 words: fine
 
 
-def test_index_words_match_the_tokenizer() -> None:
-    text = "US-imperialism, it’s Réunion! snake_case ÉCOLE 26th"
-    assert index_words([text]) == {
-        "us",
-        "imperialism",
-        "it",
-        "s",
-        "reunion",
-        "snake",
-        "case",
-        "ecole",
-        "26th",
-    }
+async def test_prefixes_expand_to_the_words_the_tokenizer_made(store: Store) -> None:
+    r = await store.statements.add(
+        make("Words", "US-imperialism, it’s Réunion! snake_case ÉCOLE 26th")
+    )
+    ident = [r.statement.id]
+    for prefix in ("imperial*", "reun*", "réun*", "snak*", "cas*", "écol*", "ECO*", "26*", "u*"):
+        assert [s.id for s in await store.statements.search(prefix, 5)] == ident, prefix
+    assert [s.id for s in await store.statements.search("snake_ca*", 5)] == ident  # snake AND ca*
+    assert await store.statements.search("snake_x*", 5) == []
+
+
+async def test_prefixes_forget_words_of_deleted_statements(store: Store) -> None:
+    many = " ".join(f"zz{i:03d}" for i in range(MAX_PREFIX_WORDS + 1))
+    gone = await store.statements.add(make("Many", many))
+    kept = await store.statements.add(make("One", "zz999 stays"))
+    assert gone.statement.id is not None
+    with pytest.raises(SearchTooBroad):
+        await store.statements.search("zz*", 5)
+    assert await store.statements.delete(gone.statement.id)
+    assert [s.id for s in await store.statements.search("zz*", 5)] == [kept.statement.id]
 
 
 async def test_search_operators_are_words(store: Store) -> None:

@@ -6,14 +6,13 @@ single statement from /publish and a million from the benchmark take the same pa
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import re
 import sqlite3
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -63,6 +62,23 @@ MAX_PREFIX_WORDS = 40  # an OR of more words costs FTS5 over 20 ms at a million 
 _WORD = re.compile(r"[^\W_]+")  # what FTS5's unicode61 tokenizer keeps as a token
 
 
+# The indexed words that start with a prefix, ?1 to ?2, at most ?3 of them, walked one
+# word at a time: each step seeks the vocabulary (migration 007) to the first word after
+# the last one found. A plain range query would visit every (word, statement) pair.
+PREFIX_WORDS_SQL = """
+WITH RECURSIVE found (word) AS (
+    SELECT (SELECT term FROM statements_vocab WHERE term >= ?1 AND term < ?2 LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT term FROM statements_vocab
+        WHERE term >= found.word || char(1) AND term < ?2 LIMIT 1
+    )
+    FROM found WHERE found.word IS NOT NULL LIMIT ?3
+)
+SELECT word FROM found WHERE word IS NOT NULL
+"""
+
+
 class SearchTooBroad(ValueError):
     """A prefix (`a*`) matches more words than one search may look through."""
 
@@ -110,30 +126,9 @@ def fold_word(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def index_words(texts: Iterable[str]) -> set[str]:
-    """The words the full-text index makes of these texts, for prefix search.
-
-    Splitting on white space is cheap; the regex and folding then run once per distinct
-    raw token of the whole batch, not once per word of every statement.
-    """
-    raw: set[str] = set()
-    for text in texts:
-        raw.update(text.split())
-    words: set[str] = set()
-    for token in raw:
-        words.update(_WORD.findall(fold_word(token)))
-    return words
-
-
-KNOWN_WORDS_LIMIT = 200_000  # ~15 MB of words; past it the cache starts over
-
-
 class StatementStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Words known to be in search_words (which only grows): a batch inserts only the
-        # others. Filled after a commit, so a rolled-back batch leaves nothing unknown out.
-        self._known_words: set[str] = set()
 
     # ----------------------------------------------------------------------- writes
 
@@ -260,16 +255,6 @@ class StatementStore:
                     else r
                     for r in results
                 ]
-            # Listing the words (~0.1 ms a statement of Python) runs in a thread while the
-            # database thread indexes the batch in one statement, outside the GIL (a thread
-            # next to executemany's row by row binding would only fight it for the GIL).
-            words_job = (
-                asyncio.get_running_loop().run_in_executor(
-                    None, index_words, [t for st in linked for t in (st.title, st.body)]
-                )
-                if linked
-                else None
-            )
             if new_rows:
                 # The index, in one statement for the batch (see migration 004 for why).
                 await conn.execute(
@@ -293,14 +278,8 @@ class StatementStore:
                     await conn.execute(
                         f"DELETE FROM statement_regions WHERE statement_id IN ({marks})", chunk
                     )
-            new_words: set[str] = set()
-            if words_job is not None:
+            if linked:
                 await self._link(conn, linked)
-                new_words = (await words_job) - self._known_words
-                await conn.executemany(
-                    "INSERT OR IGNORE INTO search_words (word) VALUES (?)",
-                    [(w,) for w in sorted(new_words)],
-                )
             if deliver:
                 final: list[ImportResult] = []
                 for result in results:
@@ -314,9 +293,6 @@ class StatementStore:
                         result = replace(result, deliveries=count)
                     final.append(result)
                 results = final
-        if len(self._known_words) + len(new_words) > KNOWN_WORDS_LIMIT:
-            self._known_words.clear()
-        self._known_words.update(new_words)
         return results
 
     async def _insert_with_unique_slugs(
@@ -463,9 +439,7 @@ class StatementStore:
                     parts.append(f'"{token}"')
                     continue
                 rows = await self.db.fetchall(
-                    "SELECT word FROM search_words WHERE word >= ? AND word < ? "
-                    "ORDER BY word LIMIT ?",
-                    (token, token + "\U0010ffff", MAX_PREFIX_WORDS + 1),
+                    PREFIX_WORDS_SQL, (token, token + "\U0010ffff", MAX_PREFIX_WORDS + 1)
                 )
                 if not rows:
                     return ""  # no indexed word starts so: nothing can match
