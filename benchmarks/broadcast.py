@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/broadcast.py                   # every scenario, ~5 min
     .venv/bin/python benchmarks/broadcast.py --scenarios limits --duration 340   # all 10,000
-    .venv/bin/python benchmarks/broadcast.py --scenarios unlimited,memory --adapter lean
+    .venv/bin/python benchmarks/broadcast.py --scenarios unlimited,memory
 
 Scenarios (issue 5 targets in brackets):
   limits     --count private chats (10,000), the fake enforcing Telegram's real limits
@@ -24,9 +24,7 @@ drained into counters so its memory stays flat), and the bot (store + TelegramPl
 + Broadcaster on one event loop, as `statement-bot serve` runs them), whose RSS and CPU
 time are reported. The machine's other load shows in wall-clock rates, less in CPU time.
 
-`--adapter lean` measures a proposed change to the Telegram adapter before it is made:
-python-telegram-bot over aiohttp instead of httpx, and each statement rendered once
-rather than per chat (see `install_lean_send`). Prints figures; asserts nothing.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -179,7 +177,7 @@ class BotRun:
     base_url: str
     rates: dict[str, float]
     concurrency: int
-    adapter: str  # ptb (as shipped) | lean (proposed) | null (no platform cost)
+    adapter: str  # ptb (the shipped TelegramPlatform) | null (no platform cost)
     title: str
 
 
@@ -225,95 +223,7 @@ class NullPlatform:
         return None
 
 
-def install_lean_send(platform: Any) -> None:
-    """The proposed adapter change, for measurement: PTB over aiohttp, rendered once.
-
-    Profiling the shipped adapter showed ~85 % of a send's CPU in httpx/httpcore (its
-    connection pool and anyio layers), the rest in rendering the same statement again
-    for every chat and in building a full `Message` from each answer. Here: a PTB
-    `BaseRequest` over aiohttp (already a dependency), one rendering per content, and
-    the raw answer's message_id. Errors still go through PTB and `outcome_for`.
-    """
-    import aiohttp
-    from telegram.constants import ParseMode
-    from telegram.error import NetworkError, TimedOut
-    from telegram.request import BaseRequest
-
-    from bot.model import Sent
-    from bot.platforms import telegram as tg
-    from bot.render import TELEGRAM_LIMIT, split, to_html
-
-    class AiohttpRequest(BaseRequest):
-        def __init__(self, pool: int) -> None:
-            self._pool = pool
-            self._session: aiohttp.ClientSession | None = None
-
-        @property
-        def read_timeout(self) -> float | None:
-            return 5.0
-
-        async def initialize(self) -> None:
-            if self._session is None:
-                connector = aiohttp.TCPConnector(limit=self._pool)
-                self._session = aiohttp.ClientSession(connector=connector)
-
-        async def shutdown(self) -> None:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
-
-        async def do_request(  # type: ignore[override]
-            self, url: str, method: str, request_data: Any = None, **_: Any
-        ) -> tuple[int, bytes]:
-            if self._session is None:
-                raise RuntimeError("AiohttpRequest is not initialized")
-            body = request_data.json_payload if request_data else None
-            headers = {"User-Agent": self.USER_AGENT, "Content-Type": "application/json"}
-            try:
-                async with self._session.request(method, url, data=body, headers=headers) as r:
-                    return r.status, await r.read()
-            except TimeoutError as exc:
-                raise TimedOut from exc
-            except aiohttp.ClientError as exc:
-                raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
-
-    shipped_send = type(platform).send
-    rendered: dict[int, tuple[Any, dict[str, Any] | None]] = {}
-
-    async def send(chat: Any, reply: Any) -> Any:
-        cached = rendered.get(id(reply))
-        if cached is None or cached[0] is not reply:
-            parts = split(reply, TELEGRAM_LIMIT)
-            kwargs = None
-            if len(parts) == 1 and not parts[0].buttons:
-                part = parts[0]
-                kwargs = {
-                    "text": to_html(part),
-                    "parse_mode": ParseMode.HTML,
-                    "link_preview_options": {"url": part.preview_url}
-                    if part.preview_url
-                    else {"is_disabled": True},
-                }
-            rendered[id(reply)] = cached = (reply, kwargs)
-        if cached[1] is None:  # several parts or buttons: the shipped path
-            return await shipped_send(platform, chat, reply)
-        try:
-            result = await platform.app.bot.do_api_request(
-                "sendMessage", api_kwargs={"chat_id": int(chat.chat_id), **cached[1]}
-            )
-        except Exception as exc:
-            return tg.outcome_for(exc)
-        return Sent(str(result["message_id"]))
-
-    bot = platform.app.bot
-    bot._request = (bot._request[0], AiohttpRequest(tg.CONNECTION_POOL))
-    platform.send = send
-
-
 def bot_main(conn: Connection, run: BotRun) -> None:
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*do_api_request.*")
     asyncio.run(_bot(conn, run))
 
 
@@ -335,8 +245,6 @@ async def _bot(conn: Connection, run: BotRun) -> None:
         rates = TelegramRates(**run.rates)
         config = TelegramConfig(token=TOKEN, api_url=run.base_url, poll_timeout=10, rates=rates)
         platform = TelegramPlatform(config, Services(store=store, admins=frozenset()))
-        if run.adapter == "lean":
-            install_lean_send(platform)
     await platform.start()
     broadcaster = Broadcaster(
         store, {"telegram": platform}, BroadcastConfig(concurrency=run.concurrency)
@@ -534,9 +442,6 @@ def main() -> None:
     parser.add_argument(
         "--duration", type=float, default=60.0, help="cap of each run in seconds (default 60)"
     )
-    parser.add_argument(
-        "--adapter", choices=["ptb", "lean"], default="ptb", help="ptb: as shipped; lean: proposed"
-    )
     parser.add_argument("--concurrency", type=int, default=16, help="broadcast.concurrency")
     args = parser.parse_args()
     wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -555,7 +460,7 @@ def main() -> None:
                     "limits",
                     fake,
                     args.count,
-                    adapter=args.adapter,
+                    adapter="ptb",
                     enforce=True,
                     rates={},
                     limit=30.0,
@@ -569,7 +474,7 @@ def main() -> None:
                     "unlimited",
                     fake,
                     args.count,
-                    adapter=args.adapter,
+                    adapter="ptb",
                     enforce=False,
                     rates=OFF,
                     **common,
@@ -595,7 +500,7 @@ def main() -> None:
                     "memory",
                     fake,
                     args.memory_count,
-                    adapter=args.adapter,
+                    adapter="ptb",
                     enforce=False,
                     rates=OFF,
                     **common,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import json
 import logging
 import re
 import secrets
@@ -72,7 +73,7 @@ from bot.model import (
     User,
 )
 from bot.platforms.base import answer, parse_command_text
-from bot.platforms.telegram_request import AiohttpRequest
+from bot.platforms.telegram_request import AiohttpRequest, WireData
 from bot.render import TELEGRAM_LIMIT, split, to_html
 from bot.views import full, reply
 from handlers import REGISTRY, dispatch, visible_commands
@@ -174,16 +175,15 @@ class TelegramPlatform:
         self.services = services
         self.max_part_wait = MAX_PART_WAIT
         self._tokens: OrderedDict[str, str] = OrderedDict()
-        self._render_cache: OrderedDict[int, tuple[Reply, list[tuple[str, Any, Any]]]] = (
-            OrderedDict()
-        )
+        self._render_cache: OrderedDict[int, tuple[Reply, list[dict[str, str]]]] = OrderedDict()
         self._running = False
+        self._request = AiohttpRequest(CONNECTION_POOL, pool_timeout=10.0)
         self.app: TgApplication = (
             Application.builder()
             .token(config.token)
             .base_url(config.api_url)
             .concurrent_updates(CONCURRENT_UPDATES)
-            .request(AiohttpRequest(CONNECTION_POOL, pool_timeout=10.0))
+            .request(self._request)
             .job_queue(None)
             .build()
         )
@@ -277,16 +277,27 @@ class TelegramPlatform:
 
     # ----------------------------------------------------------------- sending
 
-    def _rendered(self, reply: Reply) -> list[tuple[str, Any, Any]]:
-        """(html, keyboard, preview) per part; a broadcast sends one Reply object to
-        thousands of chats, so it is rendered once, not once per chat."""
+    def _rendered(self, reply: Reply) -> list[dict[str, str]]:
+        """sendMessage's parameters per part, encoded (see WireData), without chat_id.
+
+        A broadcast sends one Reply object to thousands of chats: it is rendered and
+        encoded once, not once per chat."""
         cached = self._render_cache.get(id(reply))
         if cached is not None and cached[0] is reply:
             return cached[1]
-        parts = [
-            (to_html(part), self._markup(part.buttons), self._preview(part))
-            for part in split(reply, TELEGRAM_LIMIT)
-        ]
+        parts = []
+        for part in split(reply, TELEGRAM_LIMIT):
+            wire = {
+                "text": to_html(part),
+                "parse_mode": ParseMode.HTML.value,
+                "link_preview_options": json.dumps(self._preview(part).to_dict()),
+            }
+            markup = self._markup(part.buttons)
+            if markup is not None:
+                wire["reply_markup"] = json.dumps(markup.to_dict())
+            if self.config.rates.paid_broadcast:
+                wire["allow_paid_broadcast"] = "true"
+            parts.append(wire)
         self._render_cache[id(reply)] = (reply, parts)
         while len(self._render_cache) > 32:
             self._render_cache.popitem(last=False)
@@ -294,18 +305,14 @@ class TelegramPlatform:
 
     async def send(self, chat: Chat, reply: Reply) -> Outcome:
         parts = self._rendered(reply)
+        url = f"{self.app.bot.base_url}/sendMessage"
         first: str | None = None
-        for index, (html_text, markup, preview) in enumerate(parts):
+        for index, wire in enumerate(parts):
             waited = 0.0
             while True:
                 try:
-                    message = await self.app.bot.send_message(
-                        _api_chat_id(chat.chat_id),
-                        html_text,
-                        parse_mode=ParseMode.HTML,
-                        reply_markup=markup,
-                        link_preview_options=preview,
-                        allow_paid_broadcast=True if self.config.rates.paid_broadcast else None,
+                    result = await self._request.post(
+                        url, request_data=WireData({"chat_id": chat.chat_id, **wire})
                     )
                     break
                 except Exception as exc:
@@ -336,7 +343,7 @@ class TelegramPlatform:
                     assert first is not None
                     return Sent(first)
             if first is None:
-                first = str(message.message_id)
+                first = str(result["message_id"])  # type: ignore[call-overload,index]
         assert first is not None
         return Sent(first)
 
