@@ -18,7 +18,15 @@ from bot.model import Filter, FilterKind, Statement
 from bot.regions import region_key
 from bot.render import to_text
 from bot.statements import StatementError, parse_file, statement_files
-from bot.store import ImportOutcome, SchemaError, SearchTooBroad, Store, latest_version, tag_key
+from bot.store import (
+    IMPORT_BATCH,
+    ImportOutcome,
+    SchemaError,
+    SearchTooBroad,
+    Store,
+    latest_version,
+    tag_key,
+)
 from bot.store.lock import DatabaseInUse, DatabaseLock
 from bot.store.restore import RestoreError, restore
 from bot.views import announcement, full
@@ -79,8 +87,23 @@ async def cmd_import(store: Store, args: argparse.Namespace) -> int:
     except StatementError as exc:
         print(f"rejected  {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    counts = dict.fromkeys(ImportOutcome, 0)
     parsed: list[tuple[Statement, str | None]] = []
     names: list[Path] = []
+
+    async def flush() -> None:
+        """One transaction per IMPORT_BATCH files: memory stays flat for any archive."""
+        results = await store.statements.add_many(parsed)
+        for path, result in zip(names, results, strict=True):
+            counts[result.outcome] += 1
+            if not args.quiet:
+                print(
+                    f"{result.outcome.value:<9} {path}  "
+                    f"#{result.statement.id} {result.statement.title}"
+                )
+        parsed.clear()
+        names.clear()
+
     for path in files:
         try:
             parsed.append((parse_file(path), import_key(path)))
@@ -88,14 +111,10 @@ async def cmd_import(store: Store, args: argparse.Namespace) -> int:
         except StatementError as exc:
             rejected += 1
             print(f"rejected  {exc}", file=sys.stderr)
-    results = await store.statements.add_many(parsed) if parsed else []
-    counts = dict.fromkeys(ImportOutcome, 0)
-    for path, result in zip(names, results, strict=True):
-        counts[result.outcome] += 1
-        if not args.quiet:
-            print(
-                f"{result.outcome.value:<9} {path}  #{result.statement.id} {result.statement.title}"
-            )
+        if len(parsed) >= IMPORT_BATCH:
+            await flush()
+    if parsed:
+        await flush()
     print(
         f"{counts[ImportOutcome.ADDED]} added, {counts[ImportOutcome.UPDATED]} updated, "
         f"{counts[ImportOutcome.UNCHANGED]} unchanged, {rejected} rejected"

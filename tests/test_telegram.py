@@ -571,6 +571,21 @@ async def test_send_outcomes(
     )
 
 
+async def test_one_encoded_reply_reaches_each_chat_intact(bot: Bot) -> None:
+    """A reply is form-encoded once and only the chat id added per chat: every character
+    must survive that, and each chat must get its own copy."""
+    text = "1+1=2 & 100% «ура» 🚀 a/b?c#d;e"
+    reply = short_reply(text)
+    chats = [
+        Chat("telegram", str(USER), ChatKind.PRIVATE),
+        Chat("telegram", str(GROUP), ChatKind.GROUP),
+    ]
+    outcomes = [await bot.platform.send(chat, reply) for chat in chats]
+    got = [bot.fake.messages_to(USER)[-1], bot.fake.messages_to(GROUP)[-1]]
+    assert [m["text"] for m in got] == [text.replace("&", "&amp;")] * 2
+    assert outcomes == [Sent(str(m["message_id"])) for m in got]
+
+
 async def test_send_waits_out_a_flood_limit_between_parts(bot: Bot) -> None:
     fake = bot.fake
     fake.enforce_limits = True

@@ -73,7 +73,7 @@ from bot.model import (
     User,
 )
 from bot.platforms.base import answer, parse_command_text
-from bot.platforms.telegram_request import AiohttpRequest, WireData
+from bot.platforms.telegram_request import AiohttpRequest, FormBody, form_encode
 from bot.render import TELEGRAM_LIMIT, split, to_html
 from bot.views import full, reply
 from handlers import REGISTRY, dispatch, visible_commands
@@ -175,7 +175,7 @@ class TelegramPlatform:
         self.services = services
         self.max_part_wait = MAX_PART_WAIT
         self._tokens: OrderedDict[str, str] = OrderedDict()
-        self._render_cache: OrderedDict[int, tuple[Reply, list[dict[str, str]]]] = OrderedDict()
+        self._render_cache: OrderedDict[int, tuple[Reply, list[bytes]]] = OrderedDict()
         self._running = False
         self._request = AiohttpRequest(CONNECTION_POOL, pool_timeout=10.0)
         self.app: TgApplication = (
@@ -277,8 +277,8 @@ class TelegramPlatform:
 
     # ----------------------------------------------------------------- sending
 
-    def _rendered(self, reply: Reply) -> list[dict[str, str]]:
-        """sendMessage's parameters per part, encoded (see WireData), without chat_id.
+    def _rendered(self, reply: Reply) -> list[bytes]:
+        """sendMessage's parameters per part, form-encoded (see FormBody), but chat_id.
 
         A broadcast sends one Reply object to thousands of chats: it is rendered and
         encoded once, not once per chat."""
@@ -297,7 +297,7 @@ class TelegramPlatform:
                 wire["reply_markup"] = json.dumps(markup.to_dict())
             if self.config.rates.paid_broadcast:
                 wire["allow_paid_broadcast"] = "true"
-            parts.append(wire)
+            parts.append(form_encode(wire))
         self._render_cache[id(reply)] = (reply, parts)
         while len(self._render_cache) > 32:
             self._render_cache.popitem(last=False)
@@ -307,13 +307,13 @@ class TelegramPlatform:
         parts = self._rendered(reply)
         url = f"{self.app.bot.base_url}/sendMessage"
         first: str | None = None
-        for index, wire in enumerate(parts):
+        chat_id = form_encode({"chat_id": chat.chat_id})
+        for index, form in enumerate(parts):
             waited = 0.0
             while True:
                 try:
-                    result = await self._request.post(
-                        url, request_data=WireData({"chat_id": chat.chat_id, **wire})
-                    )
+                    body = FormBody(chat_id + b"&" + form)
+                    result = await self._request.post(url, request_data=body)
                     break
                 except Exception as exc:
                     outcome = outcome_for(exc)

@@ -10,6 +10,7 @@ from bot.store.db import Database, SchemaError, latest_version
 from bot.store.feeds import FeedStore
 from bot.store.outbox import BroadcastStats, Outbox
 from bot.store.statements import (
+    IMPORT_BATCH,
     ImportOutcome,
     ImportResult,
     Named,
@@ -19,6 +20,7 @@ from bot.store.statements import (
 )
 
 __all__ = [
+    "IMPORT_BATCH",
     "AuditEntry",
     "BroadcastStats",
     "ImportOutcome",

@@ -162,8 +162,10 @@ class ChatStore:
                     "UPDATE OR IGNORE subscriptions SET chat_ref = ? WHERE chat_ref = ?",
                     (clash[0], old[0]),
                 )
+                # Queued ones follow the chat; its history stays with the old row.
                 await conn.execute(
-                    "UPDATE OR IGNORE deliveries SET chat_ref = ? WHERE chat_ref = ?",
+                    "UPDATE OR IGNORE deliveries SET chat_ref = ? "
+                    "WHERE chat_ref = ? AND state IN ('pending', 'sending')",
                     (clash[0], old[0]),
                 )
                 await conn.execute("UPDATE chats SET active = 0 WHERE id = ?", (old[0],))

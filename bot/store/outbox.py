@@ -176,7 +176,7 @@ class Outbox:
             "SELECT c.chat_id, d.id, d.next_attempt_at FROM chats c "
             "JOIN deliveries d ON d.chat_ref = c.id "
             f"WHERE c.platform = ? AND c.chat_id IN ({placeholders(chat_ids)}) "
-            "AND d.state = 'pending' ORDER BY d.id DESC",
+            f"AND {_IN_OUTBOX} AND d.state = 'pending' ORDER BY d.id DESC",
             (platform, *chat_ids),
         )
         return {r[0]: (r[1], r[2]) for r in rows}  # the last one written wins: the oldest

@@ -58,6 +58,10 @@ def _epoch(moment: datetime | None) -> int:
     return int(moment.timestamp())
 
 
+# Statements per add_many call in a bulk import. A batch touches each page of the
+# random-order indexes (slug, content hash, import key) once for all its rows: at a
+# million statements 10,000 a batch imported ~1.5x faster than 2,000.
+IMPORT_BATCH = 10_000
 MAX_PREFIX_WORDS = 40  # an OR of more words costs FTS5 over 20 ms at a million statements
 _WORD = re.compile(r"[^\W_]+")  # what FTS5's unicode61 tokenizer keeps as a token
 
