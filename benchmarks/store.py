@@ -226,6 +226,8 @@ async def run(args: argparse.Namespace) -> None:
         for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             stale.unlink(missing_ok=True)
     store = await Store.open(path)
+    if args.count > IMPORT_BATCH:
+        await store.db.use_bulk_cache()  # as `statement-bot import` does for an archive
     for pragma in args.pragma:
         await store.db.conn.execute(f"PRAGMA {pragma}")
     try:

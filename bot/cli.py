@@ -87,6 +87,8 @@ async def cmd_import(store: Store, args: argparse.Namespace) -> int:
     except StatementError as exc:
         print(f"rejected  {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    if len(files) > IMPORT_BATCH:
+        await store.db.use_bulk_cache()
     counts = dict.fromkeys(ImportOutcome, 0)
     parsed: list[tuple[Statement, str | None]] = []
     names: list[Path] = []

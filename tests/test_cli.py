@@ -384,3 +384,40 @@ def test_newer_database_refused(cli: Cli) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("statement-bot: database error: database ")
     assert "newer than this statement-bot knows" in done.stderr
+
+
+async def test_import_goes_in_batches_and_reports_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An archive imports IMPORT_BATCH files per transaction (flat memory); the report
+    still names every file, rejections included, in order."""
+    from bot import cli as cli_module
+    from bot.store import Store
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for i in range(7):
+        (folder / f"s{i}.txt").write_text(f"IRAN - Statement {i}\n\nBody {i}.\n\n#Iran\n")
+    (folder / "s3b.txt").write_text("#only #hashtags\n")
+    monkeypatch.setattr(cli_module, "IMPORT_BATCH", 3)
+    batches: list[int] = []
+    store = await Store.open(tmp_path / "bot.db")
+    add_many = store.statements.add_many
+
+    async def counting(items, **kwargs):  # type: ignore[no-untyped-def]
+        batches.append(len(items))
+        return await add_many(items, **kwargs)
+
+    monkeypatch.setattr(store.statements, "add_many", counting)
+    try:
+        args = build_parser().parse_args(["import", str(folder)])
+        assert await cli_module.cmd_import(store, args) == 1
+        assert batches == [3, 3, 1]
+        assert await store.statements.count() == 7
+    finally:
+        await store.close()
+    out = capsys.readouterr()
+    added = [line.split()[1] for line in out.out.splitlines()[:-1]]
+    assert added == [str(folder / f"s{i}.txt") for i in range(7)]
+    assert out.out.splitlines()[-1] == "7 added, 0 updated, 0 unchanged, 1 rejected"
+    assert "s3b.txt:1: headline missing" in out.err

@@ -519,3 +519,33 @@ async def test_backup_is_a_working_database(store: Store, tmp_path: Path) -> Non
         assert [s.title for s in await copy.statements.search("safe", 5)] == ["Backed up"]
     finally:
         await copy.close()
+
+
+async def test_commits_are_checkpointed_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits do not checkpoint (wal_autocheckpoint 0); the Checkpointer copies the log
+    into the database file while the store stays open, and cuts the log back."""
+    from polling import eventually
+
+    from bot.store import db as db_module
+
+    monkeypatch.setattr(db_module, "CHECKPOINT_GAP", 0.01)
+    path = tmp_path / "bot.db"
+    store = await Store.open(path)
+    try:
+        assert await store.db.fetchval("PRAGMA wal_autocheckpoint") == 0
+        before = path.stat().st_size
+        body = "words " * 500
+        await store.statements.add_many(
+            [(make(f"T{i}", f"{body} {i}", at=T0 + timedelta(hours=i)), None) for i in range(200)]
+        )
+        await eventually(lambda: path.stat().st_size > before + 500_000, what="log copied back")
+        # Past the size limit the log file itself is emptied (TRUNCATE).
+        monkeypatch.setattr(db_module, "WAL_SIZE_LIMIT", 0)
+        await store.statements.add(make("One more", "after the limit"))
+        wal = Path(f"{path}-wal")
+        await eventually(lambda: wal.stat().st_size == 0, what="log truncated")
+        assert len(await store.statements.search("limit", 5)) == 1
+    finally:
+        await store.close()

@@ -24,6 +24,7 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the log file is cut back to once checkpointed
+BULK_CACHE_KIB = 256 * 1024  # page cache of an importing process (use_bulk_cache)
 CHECKPOINT_GAP = 0.5  # seconds between two checkpoints while writes keep coming
 CHECKPOINT_IDLE = 5.0  # seconds between checkpoints nobody asked for
 
@@ -147,6 +148,15 @@ class Database:
             await cursor.close()
         self._wrote()
         return rowid
+
+    async def use_bulk_cache(self) -> None:
+        """A larger page cache for the rest of this connection, for a bulk import.
+
+        Past a few hundred thousand statements the random-order indexes (slug, content
+        hash, import key) outgrow the default 64 MiB, and every batch reads their pages
+        back: at a million, 256 MiB took the import from ~4,750 to ~5,240 statements/s.
+        """
+        await self.conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
 
     def _wrote(self) -> None:
         if self._checkpointer is not None:
