@@ -98,11 +98,13 @@ class ChatStore:
             if flt is not None:
                 where += " AND filter_kind = ? AND filter_key = ?"
                 params += (flt.kind.value, flt.value)
+            # By chat first: the queued-deliveries index (migration 008), not a table scan.
             await conn.execute(
                 "UPDATE deliveries SET state = 'dropped', last_error = 'unsubscribed' "
-                f"WHERE state = 'pending' AND subscription_id IN (SELECT id FROM subscriptions "
-                f"WHERE {where})",
-                params,
+                "WHERE chat_ref = (SELECT id FROM chats WHERE platform = ? AND chat_id = ?) "
+                "AND state IN ('pending', 'sending') AND state = 'pending' "
+                f"AND subscription_id IN (SELECT id FROM subscriptions WHERE {where})",
+                (chat.platform, chat.chat_id, *params),
             )
             cursor = await conn.execute(f"DELETE FROM subscriptions WHERE {where}", params)
             return cursor.rowcount

@@ -5,12 +5,14 @@
 -- grow with every broadcast, and statement rows filled the announcement ones with NULLs.
 -- Here uniqueness is per item first (a new item's entries go at the end) and only for
 -- rows that have that item; lookups by chat or item cover queued rows only, which leave
--- those indexes once sent. SQLite cannot drop a table constraint: the table is rebuilt.
+-- those indexes once sent. subscription_id loses its foreign key: deleting a subscription
+-- (/unsubscribe) made SQLite look for deliveries naming it, a scan of the whole table.
+-- SQLite cannot drop a table constraint: the table is rebuilt.
 CREATE TABLE deliveries_008 (
     id               INTEGER PRIMARY KEY,
     chat_ref         INTEGER NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
     platform         TEXT    NOT NULL,
-    subscription_id  INTEGER REFERENCES subscriptions (id) ON DELETE SET NULL,
+    subscription_id  INTEGER,  -- which one matched; no foreign key (see above)
     statement_id     INTEGER REFERENCES statements (id) ON DELETE CASCADE,
     announcement_id  INTEGER REFERENCES announcements (id) ON DELETE CASCADE,
     state            TEXT    NOT NULL DEFAULT 'pending'
