@@ -30,6 +30,7 @@ from bot.statements import (
     _tag_line,
     content_hash,
     display_region,
+    language_code,
     slugify,
 )
 
@@ -46,7 +47,6 @@ _WHITESPACE = re.compile(r"\s+")
 _LINE_SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000\ufeff]+")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _WORD = re.compile(r"[^\W_]+")
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 # Categories every blog engine adds and nobody means as a topic.
 _NO_TOPIC = frozenset({"uncategorized", "uncategorised", "general", "news", "allgemein"})
 FALLBACK_TITLE_LENGTH = 100
@@ -103,12 +103,7 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
         raise FeedFormatError(texts.FEED_NOT_WELL_FORMED_AT.format(reason=problem.getMessage()))
     feed = doc.get("feed", {})
     language = feed.get("language")
-    language = language.strip() if isinstance(language, str) else None
-    if language and _LANGUAGE.fullmatch(language):
-        primary, _, rest = language.partition("-")
-        language = primary.lower() + (f"-{rest}" if rest else "")
-    else:
-        language = None
+    language = language_code(language.strip()) if isinstance(language, str) else None
     return ParsedFeed(_plain(feed.get("title_detail")), language, list(doc.get("entries", [])))
 
 

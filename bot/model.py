@@ -7,7 +7,7 @@ platform adapters all speak in these types.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 # --------------------------------------------------------------------------- statements
@@ -108,15 +108,6 @@ class Subscription:
     created_at: datetime
     active: bool = True
     display: str = ""  # the tag or region as the subscriber wrote it
-
-
-@dataclass(frozen=True, slots=True)
-class Announcement:
-    id: int
-    text: str
-    author: str
-    created_at: datetime
-    filter: Filter = field(default_factory=lambda: Filter(FilterKind.ALL))
 
 
 class DeliveryState(enum.StrEnum):

@@ -468,10 +468,18 @@ def _read_key(
         if raw is None and is_scalar:
             return
         code = (raw or "").strip()
-        if not _LANGUAGE.fullmatch(code):
+        language = language_code(code)
+        if language is None:
             raise err(line, f"bad language '{code}': expected a short code like 'en' or 'de'")
-        primary, _, rest = code.partition("-")
-        fm.language = primary.lower() + (f"-{rest}" if rest else "")
+        fm.language = language
+
+
+def language_code(text: str) -> str | None:
+    """A language tag as stored (`EN-GB` → `en-GB`), or None if it does not look like one."""
+    if not _LANGUAGE.fullmatch(text):
+        return None
+    primary, _, rest = text.partition("-")
+    return primary.lower() + (f"-{rest}" if rest else "")
 
 
 # --------------------------------------------------------------------------- parsing

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 import pytest
 from polling import eventually
@@ -124,6 +125,30 @@ async def run(store: Store, platform: ScriptedPlatform, config: BroadcastConfig 
     return broadcaster
 
 
+def reached(store: Store, **want: int) -> Callable[[], Awaitable[bool]]:
+    """A check for `eventually`: these delivery states have exactly these counts."""
+
+    async def check() -> bool:
+        got = await states(store)
+        return all(got.get(state, 0) == n for state, n in want.items())
+
+    return check
+
+
+async def publish_until(
+    store: Store, platform: ScriptedPlatform, done: Callable[[], Awaitable[bool]]
+) -> Broadcaster:
+    """Run a broadcaster, publish one statement, stop it once `done` holds."""
+    broadcaster = await run(store, platform)
+    try:
+        await store.statements.add(statement(), deliver=True)
+        broadcaster.wake()
+        await eventually(done)
+    finally:
+        await broadcaster.stop()
+    return broadcaster
+
+
 async def test_each_matching_chat_gets_the_statement_once(store: Store, platform) -> None:
     await subscribe(store, chat(1))
     await subscribe(store, chat(2), Filter(FilterKind.TAG, "iran"))
@@ -137,7 +162,7 @@ async def test_each_matching_chat_gets_the_statement_once(store: Store, platform
         assert result.deliveries == 4
         broadcaster.wake()
         await eventually(lambda: len(platform.sent) == 4)
-        await eventually(lambda: _sent_count(store, 4))
+        await eventually(reached(store, sent=4))
     finally:
         await broadcaster.stop()
     assert sorted(c for _, c, _ in platform.sent) == ["1", "2", "3", "4"]
@@ -146,20 +171,10 @@ async def test_each_matching_chat_gets_the_statement_once(store: Store, platform
     assert all(r[0] for r in rows)
 
 
-async def _sent_count(store: Store, n: int) -> bool:
-    return (await states(store)).get("sent", 0) == n
-
-
 async def test_retry_after_waits_and_does_not_count_an_attempt(store: Store, platform) -> None:
     await subscribe(store, chat(1))
     platform.script["1"] = [RetryAfter(0.4)]
-    broadcaster = await run(store, platform)
-    try:
-        await store.statements.add(statement(), deliver=True)
-        broadcaster.wake()
-        await eventually(lambda: _sent_count(store, 1))
-    finally:
-        await broadcaster.stop()
+    broadcaster = await publish_until(store, platform, reached(store, sent=1))
     first_try, _ = platform.attempts[0]
     sent_at = platform.sent[0][0]
     assert sent_at - first_try >= 0.35  # waited out the platform's retry_after
@@ -172,13 +187,7 @@ async def test_gone_deactivates_the_chat_and_drops_its_pending(store: Store, pla
     await subscribe(store, chat(1))
     await subscribe(store, chat(2))
     platform.script["1"] = [Gone("bot was blocked by the user")]
-    broadcaster = await run(store, platform)
-    try:
-        await store.statements.add(statement(), deliver=True)
-        broadcaster.wake()
-        await eventually(lambda: _dropped_and_sent(store))
-    finally:
-        await broadcaster.stop()
+    await publish_until(store, platform, reached(store, dropped=1, sent=1))
     subs = await store.chats.for_chat(chat(1))
     assert subs == []  # deactivated
     inactive = await store.chats.for_chat(chat(1), active_only=False)
@@ -188,21 +197,10 @@ async def test_gone_deactivates_the_chat_and_drops_its_pending(store: Store, pla
     assert result.deliveries == 1
 
 
-async def _dropped_and_sent(store: Store) -> bool:
-    s = await states(store)
-    return s.get("dropped") == 1 and s.get("sent") == 1
-
-
 async def test_moved_updates_the_chat_and_delivers_there(store: Store, platform) -> None:
     await subscribe(store, chat(-5, ChatKind.GROUP))
     platform.script["-5"] = [Moved("-1005")]
-    broadcaster = await run(store, platform)
-    try:
-        await store.statements.add(statement(), deliver=True)
-        broadcaster.wake()
-        await eventually(lambda: _sent_count(store, 1))
-    finally:
-        await broadcaster.stop()
+    await publish_until(store, platform, reached(store, sent=1))
     assert [c for _, c, _ in platform.sent] == ["-1005"]
     assert await store.chats.get("fake", "-1005") is not None
     assert len(await store.chats.for_chat(Chat("fake", "-1005", ChatKind.GROUP))) == 1
@@ -213,13 +211,7 @@ async def test_transient_errors_retry_with_backoff_then_fail(store: Store, platf
     await subscribe(store, chat(2))
     platform.script["1"] = [Transient("timeout"), Transient("502")]  # then succeeds
     platform.script["2"] = [Transient("timeout")] * 5  # never succeeds within 3 attempts
-    broadcaster = await run(store, platform)
-    try:
-        await store.statements.add(statement(), deliver=True)
-        broadcaster.wake()
-        await eventually(lambda: _sent_and_failed(store))
-    finally:
-        await broadcaster.stop()
+    await publish_until(store, platform, reached(store, sent=1, failed=1))
     row = await store.db.fetchone(
         "SELECT d.attempts, d.last_error FROM deliveries d JOIN chats c ON c.id = d.chat_ref "
         "WHERE c.chat_id = '2'"
@@ -232,27 +224,12 @@ async def test_transient_errors_retry_with_backoff_then_fail(store: Store, platf
     assert sent_attempts == 3
 
 
-async def _sent_and_failed(store: Store) -> bool:
-    s = await states(store)
-    return s.get("sent") == 1 and s.get("failed") == 1
-
-
 async def test_permanent_error_fails_at_once_keeping_the_error(store: Store, platform) -> None:
     await subscribe(store, chat(1))
     platform.script["1"] = [Permanent("message is too long")]
-    broadcaster = await run(store, platform)
-    try:
-        await store.statements.add(statement(), deliver=True)
-        broadcaster.wake()
-        await eventually(lambda: _failed(store))
-    finally:
-        await broadcaster.stop()
+    await publish_until(store, platform, reached(store, failed=1))
     assert await store.db.fetchval("SELECT last_error FROM deliveries") == "message is too long"
     assert len(platform.attempts) == 1
-
-
-async def _failed(store: Store) -> bool:
-    return (await states(store)).get("failed") == 1
 
 
 async def test_interrupted_sends_are_resumed_after_a_restart(store: Store, platform) -> None:
@@ -263,7 +240,7 @@ async def test_interrupted_sends_are_resumed_after_a_restart(store: Store, platf
     await store.outbox.mark_sending([d.id for d in due[:3]])  # the crash happened here
     broadcaster = await run(store, platform)
     try:
-        await eventually(lambda: _sent_count(store, 5))
+        await eventually(reached(store, sent=5))
     finally:
         await broadcaster.stop()
     assert sorted(c for _, c, _ in platform.sent) == ["1", "2", "3", "4", "5"]
@@ -338,6 +315,6 @@ async def test_stop_is_prompt_even_with_a_backlog(store: Store) -> None:
     platform.rate = 0.0
     second = await run(store, ScriptedPlatform())
     try:
-        await eventually(lambda: _sent_count(store, 50), timeout=15)
+        await eventually(reached(store, sent=50), timeout=15)
     finally:
         await second.stop()

@@ -112,15 +112,6 @@ def single_tokens(token: str, prefix: bool) -> list[tuple[str, bool]]:
     return [(part, prefix and i == len(parts) - 1) for i, part in enumerate(parts)]
 
 
-def fts_query(words: str) -> str:
-    """User words → an FTS5 query that cannot be a syntax error: every token quoted."""
-    return " ".join(
-        f'"{t}"' + ("*" if p else "")
-        for word, prefix in query_tokens(words)
-        for t, p in single_tokens(word, prefix)
-    )
-
-
 def fold_word(word: str) -> str:
     """A word as the index holds it (lower case, diacritics removed: `Réunion` → reunion)."""
     word = word.lower()
